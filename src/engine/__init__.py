@@ -1,0 +1,12 @@
+"""The CryoTRANS numeric engine: plain Python and PyTorch, no ChimeraX.
+
+A map pair is prepared (levels, one grid, normalised), a flow is trained to carry
+the initial map's density onto the target's, and the flow's Euler steps give the
+frames of a pseudo-trajectory whose last frame is the predicted map.
+"""
+
+from .maps import Grid, MapError, read_map, write_map, resample, solvent_level
+from .pair import MapPair, prepare_pair
+from .training import (Settings, Training, choose_device, schedule, trajectory_frames,
+                       save_checkpoint, load_checkpoint, flow_from_checkpoint)
+from .fsc import fsc_curve, fsc_resolution, resolution, correlation

@@ -1,0 +1,176 @@
+"""`cryotrans` on the command line: the engine without ChimeraX, for scripts and clusters.
+
+    cryotrans morph INITIAL TARGET --out DIR [options]   train, write frames + checkpoint
+    cryotrans frames CHECKPOINT INITIAL --out DIR        frames from a saved flow
+    cryotrans fsc MAP1 MAP2                              FSC resolution of two maps
+"""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+import numpy as np
+
+from .fsc import correlation, fsc_resolution
+from .maps import MapError, read_map, resample, same_grid, write_map
+from .pair import prepare_pair
+from .training import (DEVICES, LOSSES, Settings, Training, flow_from_checkpoint, load_checkpoint,
+                       trajectory_frames)
+from .wasserstein import KERNELS
+
+
+def frame_paths(folder, count):
+    """frame_00.mrc ... one per frame, zero-padded so they sort in order."""
+    digits = max(2, len(str(count - 1)))
+    return [os.path.join(folder, f'frame_{i:0{digits}d}.mrc') for i in range(count)]
+
+
+def write_frames(folder, frames, grid):
+    """Write every frame on the initial map's grid; returns the paths."""
+    paths = frame_paths(folder, len(frames))
+    for path, values in zip(paths, frames):
+        write_map(path, values, grid)
+    return paths
+
+
+def _settings(args):
+    s = Settings()
+    for name in ('steps', 'frames', 'depth', 'width', 'lr', 'loss', 'epsilon', 'sinkhorn_iterations',
+                 'kernel', 'bin', 'seed', 'device'):
+        if getattr(args, name) is not None:
+            setattr(s, name, getattr(args, name))
+    return s.check()
+
+
+def _interruptible():
+    """A stop flag that Ctrl-C sets, so an interrupted run still writes what it has."""
+    flag = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        def handler(signum, frame):
+            print('\nstopping after this step; frames and checkpoint will be written', flush=True)
+            flag.set()
+        signal.signal(signal.SIGINT, handler)
+    return flag
+
+
+def morph(args):
+    initial, grid0 = read_map(args.initial)
+    target, grid1 = read_map(args.target)
+    pair = prepare_pair(initial, grid0, target, grid1, args.level0, args.level1)
+    settings = _settings(args)
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+    training = Training(pair, settings, checkpoint)
+    os.makedirs(args.out, exist_ok=True)
+    ckpt_path = os.path.join(args.out, 'flow.pt')
+    log_path = os.path.join(args.out, 'loss.log')
+    print(f'{int((pair.initial > 0).sum())} particles from {args.initial} (level {pair.level0:.4g}), '
+          f'grid {grid0.shape[::-1]} at {grid0.voxel_size[0]:.3g} Å; device {training.device}; '
+          f'schedule (bin, steps) {training.plan}', flush=True)
+    every = max(1, args.report_every)
+
+    def progress(step, steps, loss, elapsed):
+        if step % every == 0 or step == steps:
+            left = elapsed / step * (steps - step) if step else 0
+            print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({left:.0f} s left)', flush=True)
+
+    stop = _interruptible()
+    done = training.run(progress, stop.is_set, ckpt_path, every)
+    with open(log_path + '.tmp', 'w') as f:
+        f.write('# step loss\n')
+        f.writelines(f'{i + 1} {loss:.9g}\n' for i, loss in enumerate(training.losses))
+    os.replace(log_path + '.tmp', log_path)
+    frames = training.frames()
+    write_frames(args.out, frames, grid0)
+    print(f'{"finished" if done else "stopped at step %d;" % training.step} {len(frames)} frames, '
+          f'checkpoint and loss log in {args.out}; {training.elapsed:.1f} s training', flush=True)
+    print(f'correlation of the last frame with the target: {correlation(frames[-1] / pair.peak, pair.target):.4f}')
+    if args.truth:
+        truth, gridt = read_map(args.truth)
+        if not same_grid(gridt, grid0):
+            truth = resample(truth, gridt, grid0)
+        vs = grid0.voxel_size
+        print(f'FSC(0.5) vs truth: generated {fsc_resolution(frames[-1], truth, vs):.2f} Å, '
+              f'target {fsc_resolution(pair.target, truth, vs):.2f} Å')
+    return 0 if done else 130
+
+
+def frames(args):
+    state = load_checkpoint(args.checkpoint)
+    initial, grid = read_map(args.initial)
+    level = state['level0'] if args.level0 is None else args.level0
+    values = np.where(initial >= max(level, 0), initial, 0).astype(np.float32)
+    peak = float(values.max())
+    if peak <= 0:
+        raise MapError(f'{args.initial}: no density above level {level:.4g}')
+    result = trajectory_frames(flow_from_checkpoint(state), values / peak, grid, peak)
+    os.makedirs(args.out, exist_ok=True)
+    paths = write_frames(args.out, result, grid)
+    print(f'{len(paths)} frames written to {args.out}')
+    return 0
+
+
+def fsc(args):
+    a, grid_a = read_map(args.map1)
+    b, grid_b = read_map(args.map2)
+    if not same_grid(grid_a, grid_b):
+        b = resample(b, grid_b, grid_a)
+    for cutoff in (0.5, 0.143):
+        print(f'FSC({cutoff}) {fsc_resolution(a, b, grid_a.voxel_size, cutoff):.2f} Å')
+    print(f'correlation {correlation(a, b):.4f}')
+    return 0
+
+
+def parser():
+    p = argparse.ArgumentParser(prog='cryotrans', description=__doc__.split('\n')[0])
+    sub = p.add_subparsers(dest='command', required=True)
+
+    m = sub.add_parser('morph', help='train a flow from the initial map to the target map')
+    m.add_argument('initial', help='high-resolution map (MRC/CCP4)')
+    m.add_argument('target', help='low-resolution map of the other state')
+    m.add_argument('--out', required=True, help='folder for frames, flow.pt and loss.log')
+    m.add_argument('--level0', type=float, help='initial map level (default: from its solvent noise)')
+    m.add_argument('--level1', type=float, help='target map level (default: from its solvent noise)')
+    m.add_argument('--steps', type=int, help=f'training steps (default {Settings.steps})')
+    m.add_argument('--frames', type=int, help='Euler steps M; M + 1 frames are written (default 10)')
+    m.add_argument('--loss', choices=LOSSES)
+    m.add_argument('--lr', type=float, help='Adam learning rate (default 1e-3)')
+    m.add_argument('--width', type=int, help='velocity MLP width (default 100)')
+    m.add_argument('--depth', type=int, help='velocity MLP layers (default 3)')
+    m.add_argument('--epsilon', type=float, help='entropic regularisation on the unit box (default 1e-4)')
+    m.add_argument('--sinkhorn-iterations', type=int, help='Sinkhorn iterations per step (default 5)')
+    m.add_argument('--kernel', choices=KERNELS, help='how the Sinkhorn kernel is applied (default window)')
+    m.add_argument('--bin', type=int, help='0: multi-scale (default); k: train on maps binned by k')
+    m.add_argument('--seed', type=int)
+    m.add_argument('--device', choices=DEVICES)
+    m.add_argument('--report-every', type=int, default=50, help='print and checkpoint every N steps')
+    m.add_argument('--resume', help='continue from this flow.pt')
+    m.add_argument('--truth', help='a map of the true target state, to report FSC against')
+    m.set_defaults(run=morph)
+
+    f = sub.add_parser('frames', help='frames of a saved flow applied to a map, without training')
+    f.add_argument('checkpoint')
+    f.add_argument('initial')
+    f.add_argument('--out', required=True)
+    f.add_argument('--level0', type=float, help="default: the level the flow was trained with")
+    f.set_defaults(run=frames)
+
+    c = sub.add_parser('fsc', help='FSC resolution and correlation of two maps')
+    c.add_argument('map1')
+    c.add_argument('map2')
+    c.set_defaults(run=fsc)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except MapError as e:
+        print(f'cryotrans: error: {e}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

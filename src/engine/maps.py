@@ -1,0 +1,163 @@
+"""Density maps on regular grids: read, write, choose a level, resample.
+
+Arrays are indexed [z, y, x] as ChimeraX and mrcfile do; voxel size and
+origin are (x, y, z) in Å, the origin being the centre of voxel [0, 0, 0].
+"""
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+import mrcfile
+import numpy as np
+import torch
+
+
+class MapError(ValueError):
+    """Bad input a user can fix: the message says what and how."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where a map's voxels sit in space."""
+    shape: tuple          # (nz, ny, nx)
+    voxel_size: tuple     # (x, y, z) Å
+    origin: tuple         # (x, y, z) Å of voxel [0, 0, 0]'s centre
+
+    def __post_init__(self):
+        object.__setattr__(self, 'shape', tuple(int(n) for n in self.shape))
+        object.__setattr__(self, 'voxel_size', tuple(float(v) for v in self.voxel_size))
+        object.__setattr__(self, 'origin', tuple(float(v) for v in self.origin))
+
+    @property
+    def extent(self):
+        """Edge lengths (x, y, z) in Å of the box the voxels fill."""
+        return tuple(n * s for n, s in zip(self.shape[::-1], self.voxel_size))
+
+    @property
+    def unit_step(self):
+        """Voxel size (x, y, z) in the unit box whose longest edge is 1: the method's length scale."""
+        longest = max(self.extent)
+        return tuple(s / longest for s in self.voxel_size)
+
+    def binned(self, factor):
+        """The grid of this map binned by an integer factor (padded at the far edges)."""
+        shape = tuple(-(-n // factor) for n in self.shape)
+        origin = tuple(o + 0.5 * (factor - 1) * s for o, s in zip(self.origin, self.voxel_size))
+        return Grid(shape, tuple(s * factor for s in self.voxel_size), origin)
+
+
+def read_map(path):
+    """Read an MRC/CCP4 map as float32 [z, y, x] values and its Grid, in any axis order."""
+    try:
+        with mrcfile.open(path, permissive=True) as mrc:
+            if mrc.data is None or mrc.data.ndim != 3:
+                raise MapError(f'{path}: not a 3D density map')
+            h = mrc.header
+            data = np.asarray(mrc.data, dtype=np.float32)
+            axes = (int(h.maps), int(h.mapr), int(h.mapc))   # file axes 0, 1, 2 hold these of x=1, y=2, z=3
+            if sorted(axes) != [1, 2, 3]:
+                axes = (3, 2, 1)
+            values = np.ascontiguousarray(data.transpose(np.argsort([3 - a for a in axes])))
+            vs = mrc.voxel_size
+            voxel = (float(vs.x), float(vs.y), float(vs.z))
+            if min(voxel) <= 0:
+                voxel = (1.0, 1.0, 1.0)
+            origin = (float(h.origin.x), float(h.origin.y), float(h.origin.z))
+            if origin == (0.0, 0.0, 0.0):
+                start = [0, 0, 0]
+                for file_axis, n in zip((int(h.mapc), int(h.mapr), int(h.maps)),
+                                        (int(h.nxstart), int(h.nystart), int(h.nzstart))):
+                    if 1 <= file_axis <= 3:
+                        start[file_axis - 1] = n
+                origin = tuple(n * s for n, s in zip(start, voxel))
+    except (OSError, ValueError) as e:
+        if isinstance(e, MapError):
+            raise
+        raise MapError(f'{path}: cannot be read as an MRC/CCP4 map ({e})') from e
+    return values, Grid(values.shape, voxel, origin)
+
+
+def write_map(path, values, grid):
+    """Write float32 values on grid as MRC, atomically: a reader never sees half a file."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if values.shape != grid.shape:
+        raise MapError(f'map shape {values.shape} does not match grid {grid.shape}')
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix='.mrc', dir=folder)
+    os.close(fd)
+    try:
+        with mrcfile.new(tmp, overwrite=True) as mrc:
+            mrc.set_data(values)
+            mrc.voxel_size = grid.voxel_size
+            mrc.header.origin = grid.origin
+            mrc.update_header_stats()
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def solvent_level(values):
+    """A contour level from the map's own noise: 3 σ above the solvent at the box edges.
+
+    On a noise-free (simulated) map the edges are flat, so the level is floored at
+    2 % of the peak height above solvent, which drops the far Gaussian tails.
+    """
+    n = max(2, min(values.shape) // 10)
+    inner = np.zeros(values.shape, bool)
+    inner[n:-n, n:-n, n:-n] = True
+    edge = values[~inner]
+    mean, sd = float(edge.mean()), float(edge.std())
+    peak = float(values.max())
+    return max(mean + 3 * sd, mean + 0.02 * (peak - mean))
+
+
+def threshold(values, level):
+    """Keep density at or above level; everything else, negatives included, is empty."""
+    return np.where(values >= max(level, 0.0), values, 0).astype(np.float32)
+
+
+def normalise_pair(initial, target):
+    """Scale the initial map to peak 1 and the target to the same mass, as the method does.
+
+    Returns both arrays and the initial map's peak, to turn frames back into its units.
+    """
+    peak = float(initial.max())
+    if peak <= 0:
+        raise MapError('the initial map has no density above its level; lower level0')
+    mass_target = float(target.sum(dtype=np.float64))
+    if mass_target <= 0:
+        raise MapError('the target map has no density above its level; lower level1')
+    f0 = initial / peak
+    f1 = target * (float(f0.sum(dtype=np.float64)) / mass_target)
+    return f0.astype(np.float32), f1.astype(np.float32), peak
+
+
+def resample(values, grid, onto, transform=None):
+    """Trilinear values of a map at the voxel centres of another grid, zero outside.
+
+    transform (3x4, optional) takes xyz in onto's frame to xyz in grid's frame:
+    how a map moved in a scene is read where it sits.
+    """
+    nz, ny, nx = onto.shape
+    idx = [torch.arange(n, dtype=torch.float64) for n in (nx, ny, nz)]
+    pts = torch.stack(torch.meshgrid(idx[2], idx[1], idx[0], indexing='ij')[::-1], -1)
+    xyz = pts * torch.tensor(onto.voxel_size, dtype=torch.float64) + torch.tensor(onto.origin, dtype=torch.float64)
+    if transform is not None:
+        t = torch.as_tensor(np.asarray(transform, dtype=np.float64))
+        xyz = xyz @ t[:, :3].T + t[:, 3]
+    ijk = (xyz - torch.tensor(grid.origin, dtype=torch.float64)) / torch.tensor(grid.voxel_size, dtype=torch.float64)
+    size = torch.tensor(grid.shape[::-1], dtype=torch.float64)
+    norm = torch.where(size > 1, 2 * ijk / (size - 1).clamp(min=1) - 1, ijk)
+    src = torch.as_tensor(np.ascontiguousarray(values, dtype=np.float32))[None, None]
+    out = torch.nn.functional.grid_sample(src, norm[None].float(), mode='bilinear',
+                                          padding_mode='zeros', align_corners=True)
+    return out[0, 0].numpy()
+
+
+def same_grid(a, b, tol=1e-4):
+    """True when two grids put voxels at the same places."""
+    return (a.shape == b.shape
+            and np.allclose(a.voxel_size, b.voxel_size, rtol=tol)
+            and np.allclose(a.origin, b.origin, atol=tol * max(a.voxel_size)))

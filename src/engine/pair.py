@@ -1,0 +1,52 @@
+"""The initial and target maps made ready for training: one grid, thresholded, normalised."""
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .maps import Grid, MapError, normalise_pair, resample, same_grid, solvent_level, threshold
+
+
+@dataclass
+class MapPair:
+    """What training needs: both maps on the initial map's grid, in the method's units."""
+    initial: np.ndarray   # f0 / peak: its maximum is 1
+    target: np.ndarray    # f1 on f0's grid, scaled to f0's mass
+    grid: Grid
+    peak: float           # the initial map's maximum above level: frames × peak are in its units
+    level0: float
+    level1: float
+
+    def fingerprints(self):
+        """Short hashes of both prepared maps, to tell whether a checkpoint belongs to them."""
+        return {name: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
+                for name, a in (('initial', self.initial), ('target', self.target))}
+
+
+def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transform=None, log=print):
+    """Threshold both maps at their levels, bring the target onto the initial grid, normalise.
+
+    A level of None is chosen from the map's solvent noise and logged.  transform
+    (3x4) takes the initial map's frame to the target's when they were placed apart.
+    """
+    for name, values in (('initial', initial), ('target', target)):
+        if values.ndim != 3 or min(values.shape) < 2:
+            raise MapError(f'the {name} map must be a 3D grid at least 2 voxels on each side, got {values.shape}')
+        if not np.isfinite(values).all():
+            raise MapError(f'the {name} map has NaN or infinite values')
+    if level0 is None:
+        level0 = solvent_level(initial)
+        log(f'level0 not given: using {level0:.4g} (3 σ above the initial map\'s solvent)')
+    if level1 is None:
+        level1 = solvent_level(target)
+        log(f'level1 not given: using {level1:.4g} (3 σ above the target map\'s solvent)')
+    f0 = threshold(initial, level0)
+    f1 = threshold(target, level1)
+    if transform is not None or not same_grid(grid0, grid1):
+        f1 = np.maximum(resample(f1, grid1, grid0, transform), 0)
+        if f1.max() <= 0:
+            raise MapError('the target map does not overlap the initial map\'s box; '
+                           'place them over each other first (e.g. with fitmap)')
+    f0, f1, peak = normalise_pair(f0, f1)
+    return MapPair(f0, f1, grid0, peak, float(level0), float(level1))

@@ -1,0 +1,260 @@
+"""Training the flow that carries the initial map onto the target, and the frames it gives.
+
+The loop is plain: move particles, splat, compare with the target, step Adam.
+It reports progress through a callback, stops when asked (checked every step),
+writes checkpoints that resume bit for bit on the same device, and starts on
+coarse grids (multi-scale) because the large-scale motion is learnt there
+at a fraction of the cost.
+"""
+
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+
+from .flow import Flow
+from .maps import MapError
+from .particles import particles
+from .splat import splat
+from .wasserstein import KERNELS, l2_loss, w2_loss
+
+LOSSES = ('w2', 'l2')
+DEVICES = ('auto', 'cpu', 'cuda', 'mps')
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class Settings:
+    """Everything that decides a training run; stored in each checkpoint."""
+    steps: int = 600
+    frames: int = 10
+    depth: int = 3
+    width: int = 100
+    lr: float = 1e-3
+    loss: str = 'w2'
+    epsilon: float = 1e-4
+    sinkhorn_iterations: int = 5
+    kernel: str = 'window'
+    bin: int = 0              # 0: automatic multi-scale; k ≥ 1: every step on grids binned by k
+    seed: int = 0
+    device: str = 'auto'
+
+    def check(self):
+        """Raise MapError for values that cannot work, naming the setting."""
+        positive = ('steps', 'frames', 'depth', 'width', 'sinkhorn_iterations')
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise MapError(f'{name} must be at least 1')
+        if self.depth < 2:
+            raise MapError('depth must be at least 2 (input and output layers)')
+        if self.lr <= 0 or self.epsilon <= 0:
+            raise MapError('lr and epsilon must be positive')
+        if self.bin < 0:
+            raise MapError('bin must be 0 (automatic multi-scale) or a positive binning factor')
+        for name, allowed in (('loss', LOSSES), ('kernel', KERNELS), ('device', DEVICES)):
+            if getattr(self, name) not in allowed:
+                raise MapError(f'{name} must be one of {", ".join(allowed)}, not {getattr(self, name)!r}')
+        return self
+
+
+def choose_device(name='auto'):
+    """The torch device for a name: auto takes CUDA, then Apple's MPS, then the CPU."""
+    if name == 'auto':
+        if torch.cuda.is_available():
+            return torch.device('cuda')
+        mps = getattr(torch.backends, 'mps', None)
+        return torch.device('mps' if mps is not None and mps.is_available() else 'cpu')
+    if name == 'cuda' and not torch.cuda.is_available():
+        raise MapError('device cuda was asked for, but this PyTorch sees no CUDA GPU')
+    if name == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
+        raise MapError('device mps was asked for, but this PyTorch has no Apple-silicon (MPS) support')
+    return torch.device(name)
+
+
+def schedule(shape, steps, bin=0):
+    """Binning factors and step counts, coarsest first.
+
+    Automatic: halve the grid while its longest edge stays ≥ 24 voxels; the full
+    grid gets a quarter of the steps, the coarser grids share the rest.
+    """
+    if bin:
+        return [(bin, steps)]
+    factors = [1]
+    while max(shape) / (factors[-1] * 2) >= 24:
+        factors.append(factors[-1] * 2)
+    if len(factors) == 1 or steps < 2 * len(factors):
+        return [(1, steps)]
+    fine = max(1, steps // 4)
+    coarse = factors[:0:-1]
+    share = [(steps - fine) // len(coarse)] * len(coarse)
+    share[0] += steps - fine - sum(share)
+    return list(zip(coarse, share)) + [(1, fine)]
+
+
+def bin_map(values, factor):
+    """Sum blocks of factor³ voxels (padding the far edges), keeping the total mass."""
+    if factor == 1:
+        return values
+    pad = [(-n) % factor for n in values.shape]
+    v = torch.nn.functional.pad(values, (0, pad[2], 0, pad[1], 0, pad[0]))
+    nz, ny, nx = v.shape
+    return v.reshape(nz // factor, factor, ny // factor, factor, nx // factor, factor).sum((1, 3, 5))
+
+
+def new_flow(settings):
+    """A freshly initialised flow, the same for a given seed on every device."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        return Flow(settings.depth, settings.width, settings.frames)
+
+
+class Training:
+    """One run: the prepared pair, the flow, its optimiser and how far along the schedule it is."""
+
+    def __init__(self, pair, settings, checkpoint=None):
+        self.pair = pair
+        self.settings = settings.check()
+        self.device = choose_device(settings.device)
+        self.plan = schedule(pair.initial.shape, settings.steps, settings.bin)
+        self.flow = new_flow(settings).to(self.device)
+        self.optimizer = torch.optim.Adam(self.flow.parameters(), lr=settings.lr)
+        self.step = 0
+        self.losses = []
+        self.elapsed = 0.0
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self._level = None
+
+    @property
+    def finished(self):
+        return self.step >= self.settings.steps
+
+    def _restore(self, ckpt):
+        if ckpt.get('fingerprints') != self.pair.fingerprints():
+            raise MapError('the checkpoint was trained on other maps or levels than these')
+        saved = Settings(**ckpt['settings'])
+        if asdict(saved) | {'device': None} != asdict(self.settings) | {'device': None}:
+            raise MapError('the checkpoint was trained with other settings; resume with the same ones')
+        self.flow.load_state_dict(ckpt['flow'])
+        self.optimizer.load_state_dict(ckpt['optimizer'])
+        self.step = int(ckpt['step'])
+        self.losses = ckpt['losses'].tolist()
+        self.elapsed = float(ckpt.get('elapsed', 0.0))
+
+    def _level_at(self, step):
+        """The binning in force at a step and the data for it, rebuilt when the level changes."""
+        done = 0
+        for factor, n in self.plan:
+            done += n
+            if step < done:
+                break
+        if self._level is None or self._level[0] != factor:
+            dev = self.device
+            f0 = bin_map(torch.from_numpy(self.pair.initial).to(dev), factor)
+            f1 = bin_map(torch.from_numpy(self.pair.target).to(dev), factor)
+            step_unit = tuple(h * factor for h in self.pair.grid.unit_step)
+            mass, positions = particles(f0, step_unit)
+            self._level = (factor, f1, step_unit, mass, positions)
+        return self._level
+
+    def _loss(self, density, target, step_unit):
+        s = self.settings
+        if s.loss == 'l2':
+            return l2_loss(density, target)
+        return w2_loss(density, target, step_unit, s.epsilon, s.sinkhorn_iterations, kernel=s.kernel)
+
+    def run(self, progress=None, stop=None, checkpoint_path=None, checkpoint_every=0):
+        """Train until the last step or until stop() is true; returns True when finished.
+
+        progress(step, steps, loss, elapsed) is called after every step.  A checkpoint
+        is written every checkpoint_every steps and when the run ends either way.
+        """
+        start = time.perf_counter() - self.elapsed
+        while not self.finished:
+            if stop is not None and stop():
+                break
+            factor, target, step_unit, mass, positions = self._level_at(self.step)
+            self.optimizer.zero_grad()
+            density = splat(mass, self.flow(positions), target.shape, step_unit)
+            loss = self._loss(density, target, step_unit)
+            loss.backward()
+            self.optimizer.step()
+            self.step += 1
+            self.losses.append(loss.item())
+            self.elapsed = time.perf_counter() - start
+            if progress is not None:
+                progress(self.step, self.settings.steps, self.losses[-1], self.elapsed)
+            if checkpoint_path and checkpoint_every and self.step % checkpoint_every == 0 and not self.finished:
+                save_checkpoint(checkpoint_path, self.checkpoint())
+        if checkpoint_path:
+            save_checkpoint(checkpoint_path, self.checkpoint())
+        return self.finished
+
+    def checkpoint(self):
+        """The run's whole state as plain tensors and numbers (loads with weights_only=True)."""
+        g = self.pair.grid
+        return {
+            'format': CHECKPOINT_FORMAT,
+            'settings': asdict(self.settings),
+            'schedule': [list(p) for p in self.plan],
+            'step': self.step,
+            'elapsed': self.elapsed,
+            'flow': self.flow.state_dict(),
+            'optimizer': self.optimizer.state_dict(),
+            'losses': torch.tensor(self.losses, dtype=torch.float64),
+            'fingerprints': self.pair.fingerprints(),
+            'grid': {'shape': list(g.shape), 'voxel_size': list(g.voxel_size), 'origin': list(g.origin)},
+            'level0': self.pair.level0,
+            'level1': self.pair.level1,
+            'peak': self.pair.peak,
+        }
+
+    def frames(self):
+        """The pseudo-trajectory on the full grid, in the initial map's units: M + 1 arrays."""
+        return trajectory_frames(self.flow, self.pair.initial, self.pair.grid, self.pair.peak, self.device)
+
+
+def trajectory_frames(flow, initial, grid, peak=1.0, device='cpu'):
+    """Splat the particles of a normalised initial map at each Euler step of a flow."""
+    f0 = torch.from_numpy(np.ascontiguousarray(initial, np.float32)).to(device)
+    mass, positions = particles(f0, grid.unit_step)
+    with torch.no_grad():
+        return [(splat(mass, x, f0.shape, grid.unit_step) * peak).cpu().numpy()
+                for x in flow.to(device).trajectory(positions)]
+
+
+def save_checkpoint(path, state):
+    """Write a checkpoint atomically: an interrupted write leaves the old one whole."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix='.pt', dir=folder)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path):
+    """Read a checkpoint safely (weights_only) and check it is one of ours."""
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise MapError(f'{path}: not a readable CryoTRANS checkpoint ({e})') from e
+    if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
+        raise MapError(f'{path}: not a CryoTRANS flow checkpoint (format {CHECKPOINT_FORMAT})')
+    known = {f.name for f in fields(Settings)}
+    state['settings'] = {k: v for k, v in state['settings'].items() if k in known}
+    return state
+
+
+def flow_from_checkpoint(state):
+    """The trained flow stored in a checkpoint, ready to make frames."""
+    settings = Settings(**state['settings'])
+    flow = Flow(settings.depth, settings.width, settings.frames)
+    flow.load_state_dict(state['flow'])
+    return flow

@@ -1,0 +1,70 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chimerax.cryotrans.engine import Grid, read_map, write_map
+from chimerax.cryotrans.engine.cli import main
+from helpers import blob, centroid
+
+G0 = Grid((16, 18, 20), (2.0, 2.0, 2.0), (10.0, -4.0, 6.0))
+G1 = Grid((24, 24, 24), (1.7, 1.7, 1.7), (8.0, -6.0, 4.0))
+
+
+@pytest.fixture
+def maps(tmp_path):
+    write_map(tmp_path / 'initial.mrc', 4 * blob(G0, (28, 14, 22)), G0)
+    write_map(tmp_path / 'target.mrc', blob(G1, (34, 14, 22)), G1)
+    return tmp_path
+
+
+def test_morph_writes_frames_on_the_initial_grid_a_checkpoint_and_a_loss_log(maps, capsys):
+    out = maps / 'out'
+    code = main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
+                 '--level0', '0.2', '--level1', '0.05', '--steps', '40', '--frames', '4', '--bin', '1',
+                 '--report-every', '20', '--truth', str(maps / 'target.mrc')])
+    assert code == 0
+    names = sorted(os.listdir(out))
+    assert names == ['flow.pt', 'frame_00.mrc', 'frame_01.mrc', 'frame_02.mrc', 'frame_03.mrc', 'frame_04.mrc',
+                     'loss.log']
+    frames = [read_map(out / f'frame_{i:02d}.mrc') for i in range(5)]
+    assert all(g == G0 for _, g in frames)
+    first, last = frames[0][0], frames[-1][0]
+    assert first.max() == pytest.approx(4.0, rel=1e-4)            # the initial map's own units
+    assert centroid(last, G0)[0] > centroid(first, G0)[0] + 2      # moved towards the target
+    assert len(open(out / 'loss.log').read().split('\n')) == 42
+    text = capsys.readouterr().out
+    assert 'step 20/40' in text and 'step 40/40' in text and 'FSC(0.5) vs truth' in text
+
+
+def test_frames_from_a_saved_flow_match_the_trained_ones(maps):
+    out = maps / 'out'
+    main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
+          '--level0', '0.2', '--level1', '0.05', '--steps', '5', '--frames', '3'])
+    assert main(['frames', str(out / 'flow.pt'), str(maps / 'initial.mrc'), '--out', str(maps / 'again')]) == 0
+    for i in range(4):
+        a, _ = read_map(out / f'frame_{i:02d}.mrc')
+        b, _ = read_map(maps / 'again' / f'frame_{i:02d}.mrc')
+        assert np.allclose(a, b, atol=1e-5)
+
+
+def test_bad_input_is_one_clear_message_and_writes_nothing(maps, capsys):
+    (maps / 'notamap.mrc').write_text('hello')
+    out = maps / 'out'
+    assert main(['morph', str(maps / 'initial.mrc'), str(maps / 'notamap.mrc'), '--out', str(out)]) == 2
+    assert 'notamap.mrc' in capsys.readouterr().err
+    assert main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
+                 '--level1', '100']) == 2
+    assert 'level1' in capsys.readouterr().err
+    assert main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
+                 '--frames', '0']) == 2
+    assert not out.exists()
+
+
+def test_installed_command_runs_fsc(maps):
+    command = os.path.join(os.path.dirname(sys.executable), 'cryotrans')
+    result = subprocess.run([command, 'fsc', str(maps / 'initial.mrc'), str(maps / 'initial.mrc')],
+                            capture_output=True, text=True, check=True)
+    assert 'FSC(0.5) 4.00 Å' in result.stdout and 'correlation 1.0000' in result.stdout

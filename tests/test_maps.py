@@ -1,0 +1,96 @@
+import mrcfile
+import numpy as np
+import pytest
+
+from chimerax.cryotrans.engine import Grid, MapError, prepare_pair, read_map, resample, solvent_level, write_map
+from helpers import blob
+
+
+def test_write_then_read_keeps_values_voxel_size_and_origin(tmp_path):
+    grid = Grid((6, 7, 8), (1.5, 2.0, 2.5), (-10.0, 3.0, 7.5))
+    values = np.random.default_rng(0).random(grid.shape, dtype=np.float32)
+    write_map(tmp_path / 'a.mrc', values, grid)
+    back, g = read_map(tmp_path / 'a.mrc')
+    assert np.array_equal(back, values)
+    assert g == grid
+    assert list(tmp_path.iterdir()) == [tmp_path / 'a.mrc']
+
+
+def test_read_honours_the_axis_order_the_header_declares(tmp_path):
+    values = np.random.default_rng(1).random((4, 5, 6), dtype=np.float32)   # [z, y, x]
+    with mrcfile.new(tmp_path / 'zyx.mrc') as mrc:
+        mrc.set_data(np.ascontiguousarray(values.transpose(2, 1, 0)))    # file sections along x
+        mrc.header.mapc, mrc.header.mapr, mrc.header.maps = 3, 2, 1
+        mrc.voxel_size = 2.0
+    back, grid = read_map(tmp_path / 'zyx.mrc')
+    assert grid.shape == (4, 5, 6)
+    assert np.array_equal(back, values)
+
+
+def test_origin_falls_back_to_start_indices(tmp_path):
+    with mrcfile.new(tmp_path / 's.mrc') as mrc:
+        mrc.set_data(np.zeros((3, 4, 5), np.float32))
+        mrc.voxel_size = 2.0
+        mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = -2, 3, 5
+    _, grid = read_map(tmp_path / 's.mrc')
+    assert grid.origin == (-4.0, 6.0, 10.0)
+
+
+def test_unreadable_file_is_a_map_error(tmp_path):
+    bad = tmp_path / 'bad.mrc'
+    bad.write_text('not a map')
+    with pytest.raises(MapError, match='bad.mrc'):
+        read_map(bad)
+
+
+def test_resample_is_exact_for_a_linear_density_in_physical_space():
+    src = Grid((20, 18, 16), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+    dst = Grid((10, 12, 9), (1.3, 1.7, 2.1), (5.0, 4.0, 6.0))
+
+    def ramp(grid):
+        nz, ny, nx = grid.shape
+        ax = [o + s * np.arange(n) for o, s, n in zip(grid.origin, grid.voxel_size, (nx, ny, nz))]
+        z, y, x = np.meshgrid(ax[2], ax[1], ax[0], indexing='ij')
+        return (0.5 * x - 0.25 * y + 0.125 * z + 3).astype(np.float32)
+
+    assert np.allclose(resample(ramp(src), src, dst), ramp(dst), atol=1e-4)
+
+
+def test_resample_follows_a_rigid_placement():
+    grid = Grid((16, 16, 16), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+    moved = blob(grid, (20, 15, 15))
+    shift = np.array([[1, 0, 0, 6.0], [0, 1, 0, 0], [0, 0, 1, 0]])   # onto-frame xyz -> grid-frame xyz
+    back = resample(moved, grid, grid, shift)
+    assert np.allclose(back[..., :13], blob(grid, (14, 15, 15))[..., :13], atol=1e-5)   # x + 6 stays inside
+    assert np.abs(back[..., 13:]).max() < 1e-6
+
+
+def test_solvent_level_is_three_sigma_above_the_noise():
+    rng = np.random.default_rng(2)
+    grid = Grid((48, 48, 48), (1.0, 1.0, 1.0), (0, 0, 0))
+    values = 0.2 + 0.05 * rng.standard_normal(grid.shape).astype(np.float32) + 5 * blob(grid, (24, 24, 24))
+    assert solvent_level(values) == pytest.approx(0.2 + 3 * 0.05, abs=0.01)
+
+
+def test_prepare_normalises_and_resamples_onto_the_initial_grid():
+    g0 = Grid((20, 16, 24), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+    g1 = Grid((30, 24, 36), (1.4, 1.4, 1.4), (-3.0, -2.0, -1.0))
+    pair = prepare_pair(3 * blob(g0, (20, 16, 20)), g0, 7 * blob(g1, (26, 16, 20)), g1, 0.3, 0.7, log=lambda m: None)
+    assert pair.target.shape == pair.initial.shape == g0.shape
+    assert pair.initial.max() == pytest.approx(1.0)
+    assert pair.peak == pytest.approx(3.0, rel=1e-3)
+    assert pair.target.sum() == pytest.approx(pair.initial.sum(), rel=1e-5)
+    assert pair.initial.min() == 0 and pair.target.min() == 0
+
+
+def test_prepare_rejects_a_target_with_nothing_above_level():
+    g = Grid((8, 8, 8), (1, 1, 1), (0, 0, 0))
+    with pytest.raises(MapError, match='level1'):
+        prepare_pair(blob(g, (4, 4, 4)), g, blob(g, (4, 4, 4)), g, 0.1, 5.0)
+
+
+def test_prepare_rejects_a_target_outside_the_initial_box():
+    g0 = Grid((8, 8, 8), (1, 1, 1), (0, 0, 0))
+    g1 = Grid((8, 8, 8), (1, 1, 1), (100, 0, 0))
+    with pytest.raises(MapError, match='overlap'):
+        prepare_pair(blob(g0, (4, 4, 4), 2), g0, blob(g1, (104, 4, 4), 2), g1, 0.1, 0.1)

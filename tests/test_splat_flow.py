@@ -1,0 +1,79 @@
+import torch
+
+from chimerax.cryotrans.engine.flow import Flow, VelocityField
+from chimerax.cryotrans.engine.particles import particles
+from chimerax.cryotrans.engine.splat import splat
+
+SHAPE = (5, 6, 7)
+STEP = (1 / 7, 1 / 7, 1 / 7)
+
+
+def inside_positions(n, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    extent = torch.tensor([7, 6, 5], dtype=dtype) / 7
+    return (0.1 + 0.8 * torch.rand(n, 3, generator=g, dtype=dtype)) * extent
+
+
+def test_splatting_keeps_the_mass_of_particles_inside_the_box():
+    x = inside_positions(500, dtype=torch.float32)
+    mass = torch.rand(500)
+    assert torch.allclose(splat(mass, x, SHAPE, STEP).sum(), mass.sum(), rtol=1e-5)
+
+
+def test_mass_leaving_the_box_is_dropped_not_wrapped():
+    mass = torch.ones(2)
+    x = torch.tensor([[0.5, 0.4, 0.3], [5.0, 0.4, 0.3]])
+    d = splat(mass, x, SHAPE, STEP)
+    assert torch.isclose(d.sum(), torch.tensor(1.0))
+
+
+def test_particles_at_voxel_centres_splat_back_to_the_same_map():
+    density = torch.rand(SHAPE) * (torch.rand(SHAPE) > 0.5)
+    mass, x = particles(density, STEP)
+    assert torch.allclose(splat(mass, x, SHAPE, STEP), density, atol=1e-6)
+
+
+def test_splatting_gradient_matches_finite_differences():
+    x = inside_positions(40).requires_grad_()
+    mass = torch.rand(40, dtype=torch.float64).requires_grad_()
+    weights = torch.rand(SHAPE, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda m, p: (splat(m, p, SHAPE, STEP) * weights).sum(), (mass, x))
+
+
+def test_velocity_field_starts_small_with_the_published_initialisation():
+    torch.manual_seed(0)
+    v = VelocityField(depth=3, width=100)
+    assert [layer.weight.shape for layer in v.layers] == [(100, 3), (100, 100), (3, 100)]
+    w = torch.cat([layer.weight.flatten() for layer in v.layers])
+    assert abs(w.std().item() - 0.01) < 0.001
+    assert all((layer.bias == 0).all() for layer in v.layers)
+    assert v(torch.rand(10, 3)).abs().max() < 1e-3
+
+
+def test_flow_takes_m_euler_steps():
+    flow = Flow(depth=2, width=8, frames=4).double()
+    x = inside_positions(5)
+    path = flow.trajectory(x)
+    assert len(path) == 5
+    expected = x
+    for _ in range(4):
+        expected = expected + flow.velocity(expected) / 4
+    assert torch.allclose(path[-1], expected)
+
+
+def test_flow_gradient_wrt_weights_matches_finite_differences():
+    torch.manual_seed(1)
+    flow = Flow(depth=3, width=6, frames=3).double()
+    for p in flow.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    names = [n for n, _ in flow.named_parameters()]
+    x = inside_positions(30)
+    mass = torch.rand(30, dtype=torch.float64)
+    weights = torch.rand(SHAPE, dtype=torch.float64)
+
+    def loss(*params):
+        moved = torch.func.functional_call(flow, dict(zip(names, params)), (x,))
+        return (splat(mass, moved, SHAPE, STEP) * weights).sum()
+
+    params = tuple(p.detach().clone().requires_grad_() for p in flow.parameters())
+    assert torch.autograd.gradcheck(loss, params, eps=1e-7, atol=1e-5)
