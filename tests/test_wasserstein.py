@@ -12,22 +12,24 @@ def gauss(shape, centre, sigma, dtype=torch.float32):
     return torch.where(g > 0.02, g, 0)
 
 
+@pytest.mark.parametrize('kernel', ['fast', 'window'])
 @pytest.mark.parametrize('shape', [(20, 18, 16), (12, 40, 9)])
-def test_window_kernel_equals_the_exact_one(shape):
+def test_faster_kernels_equal_the_exact_one(shape, kernel):
     step = (1 / max(shape),) * 3
     a0 = gauss(shape, (shape[2] * 0.4, shape[1] * 0.5, shape[0] * 0.5), 2.5)
     a1 = gauss(shape, (shape[2] * 0.6, shape[1] * 0.4, shape[0] * 0.6), 3.0)
     a1 *= a0.sum() / a1.sum()
     exact = w2_loss(a0, a1, step, kernel='exact')
-    window = w2_loss(a0, a1, step, kernel='window')
-    assert window.item() == pytest.approx(exact.item(), rel=1e-5)
+    faster = w2_loss(a0, a1, step, kernel=kernel)
+    assert faster.item() == pytest.approx(exact.item(), rel=1e-5)
     p_exact = sinkhorn(a0, a1, tuple(1e-4 / h ** 2 for h in step), 5, kernel='exact')
-    p_window = sinkhorn(a0, a1, tuple(1e-4 / h ** 2 for h in step), 5, kernel='window')
-    for e, w in zip(p_exact, p_window):
+    p_faster = sinkhorn(a0, a1, tuple(1e-4 / h ** 2 for h in step), 5, kernel=kernel)
+    for e, w in zip(p_exact, p_faster):
         assert torch.allclose(e, w, rtol=1e-5, atol=1e-3)
 
 
-def test_window_kernel_is_exact_for_masses_farther_apart_than_any_window():
+@pytest.mark.parametrize('kernel', ['fast', 'window'])
+def test_faster_kernels_are_exact_for_masses_farther_apart_than_any_window(kernel):
     shape = (16, 16, 40)
     step = (1 / 40,) * 3
     a0 = torch.zeros(shape)
@@ -36,8 +38,17 @@ def test_window_kernel_is_exact_for_masses_farther_apart_than_any_window():
     a1[14, 13, 37] = 1.0
     for iterations in (1, 5, 12):
         e = w2_loss(a0, a1, step, iterations=iterations, kernel='exact').item()
-        w = w2_loss(a0, a1, step, iterations=iterations, kernel='window').item()
+        w = w2_loss(a0, a1, step, iterations=iterations, kernel=kernel).item()
         assert w == pytest.approx(e, rel=1e-5)
+
+
+@pytest.mark.parametrize('kernel', ['fast', 'window'])
+def test_blur_equals_exact_on_lines_spanning_more_than_double_precision(kernel):
+    torch.manual_seed(0)
+    values = -1500 * torch.rand(6, 7, 30)
+    values[..., 3] = 0
+    b = (0.9, 0.5, 0.3)
+    assert torch.allclose(blur(values, b, kernel), blur(values, b, 'exact'), rtol=1e-6)
 
 
 def test_blur_of_a_constant_is_the_log_of_the_kernel_sum():

@@ -1,4 +1,4 @@
-"""Speed figures measured in one run: the W2 loss (exact vs window kernel) and a training step.
+"""Speed figures measured in one run: the W2 loss (exact vs fast kernel) and a training step.
 
 Uses the AdK initial/target pair, binned or padded to each box size.  Every ratio is
 of two timings taken here, now, on the same device.
@@ -62,14 +62,14 @@ def main(argv=None):
     args = p.parse_args(argv)
     device = choose_device(args.device)
     print(f'device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads')
-    print(f'{"box":>6} {"particles":>9} {"loss exact s":>12} {"loss window s":>13} {"ratio":>6} '
-          f'{"step exact s":>12} {"step window s":>13} {"ratio":>6}')
+    print(f'{"box":>6} {"particles":>9} {"loss exact s":>12} {"loss fast s":>13} {"ratio":>6} '
+          f'{"step exact s":>12} {"step fast s":>13} {"ratio":>6}')
     for n in (int(s) for s in args.sizes.split(',')):
         pair = adk_pair(n)
         le = loss_time(pair, 'exact', device, 1)
-        lw = loss_time(pair, 'window', device, 3)
+        lw = loss_time(pair, 'fast', device, 3)
         se = step_time(pair, 'exact', device, 1)
-        sw = step_time(pair, 'window', device, 3)
+        sw = step_time(pair, 'fast', device, 3)
         print(f'{n:>5}³ {int((pair.initial > 0).sum()):>9} {le:>12.3f} {lw:>13.3f} {le / lw:>6.1f} '
               f'{se:>12.3f} {sw:>13.3f} {se / sw:>6.1f}', flush=True)
     return 0

@@ -140,7 +140,7 @@ def parser():
     m.add_argument('--depth', type=int, help='velocity MLP layers (default 3)')
     m.add_argument('--epsilon', type=float, help='entropic regularisation on the unit box (default 1e-4)')
     m.add_argument('--sinkhorn-iterations', type=int, help='Sinkhorn iterations per step (default 5)')
-    m.add_argument('--kernel', choices=KERNELS, help='how the Sinkhorn kernel is applied (default window)')
+    m.add_argument('--kernel', choices=KERNELS, help='how the Sinkhorn kernel is applied (default fast)')
     m.add_argument('--bin', type=int, help='0: multi-scale (default); k: train on maps binned by k')
     m.add_argument('--seed', type=int)
     m.add_argument('--device', choices=DEVICES)

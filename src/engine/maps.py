@@ -54,11 +54,10 @@ def read_map(path):
             if mrc.data is None or mrc.data.ndim != 3:
                 raise MapError(f'{path}: not a 3D density map')
             h = mrc.header
-            data = np.asarray(mrc.data, dtype=np.float32)
             axes = (int(h.maps), int(h.mapr), int(h.mapc))   # file axes 0, 1, 2 hold these of x=1, y=2, z=3
             if sorted(axes) != [1, 2, 3]:
                 axes = (3, 2, 1)
-            values = np.ascontiguousarray(data.transpose(np.argsort([3 - a for a in axes])))
+            values = np.array(mrc.data.transpose(np.argsort([3 - a for a in axes])), dtype=np.float32, order='C')
             vs = mrc.voxel_size
             voxel = (float(vs.x), float(vs.y), float(vs.z))
             if min(voxel) <= 0:

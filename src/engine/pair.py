@@ -43,6 +43,9 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
         log(f'level1 not given: using {level1:.4g} (3 σ above the target map\'s solvent)')
     f0 = threshold(initial, level0)
     f1 = threshold(target, level1)
+    for name, values, level in (('initial', f0, 'level0'), ('target', f1, 'level1')):
+        if values.max() <= 0:
+            raise MapError(f'the {name} map has no density above its level; lower {level}')
     if transform is not None or not same_grid(grid0, grid1):
         f1 = np.maximum(resample(f1, grid1, grid0, transform), 0)
         if f1.max() <= 0:

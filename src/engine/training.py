@@ -37,7 +37,7 @@ class Settings:
     loss: str = 'w2'
     epsilon: float = 1e-4
     sinkhorn_iterations: int = 5
-    kernel: str = 'window'
+    kernel: str = 'fast'
     bin: int = 0              # 0: automatic multi-scale; k ≥ 1: every step on grids binned by k
     seed: int = 0
     device: str = 'auto'
