@@ -2,31 +2,53 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check --no-warn-conflicts
 STAMP := $(VENV)/.installed
+BUNDLE := $(VENV)/.bundle
+WHEEL_DIR := dist
+BUNDLE_SOURCES := bundle_info.xml $(shell find src docs -type f -not -name '*.pyc')
 DEMO_ARGS ?=
+CHIMERAX ?=
 
-.PHONY: all test demo bench data clean
+.PHONY: all test demo bench data install clean
 
-all: $(STAMP)
+all: $(BUNDLE)
 
-$(STAMP): requirements.txt tools/develop.py
+# The ChimeraX 1.7.1 core from PyPI (yanked: exact pin, no deps), what it needs, the engine's needs.
+$(STAMP): requirements.txt tools/patch_chimerax.py tools/chimerax_nogui.py
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) tools/develop.py
+	$(PIP) --no-deps chimerax==0.1.71
+	$(PIP) -r requirements.txt
+	$(PY) tools/patch_chimerax.py
 	touch $@
 
-test: $(STAMP)
+# The bundle, built by ChimeraX's bundle builder and installed as the app would install it;
+# plus the `cryotrans` command line of its engine.
+$(BUNDLE): $(STAMP) tools/build_bundle.py $(BUNDLE_SOURCES)
+	$(PY) tools/build_bundle.py $(WHEEL_DIR) > /dev/null
+	$(PIP) --no-deps --no-build-isolation --force-reinstall $(WHEEL_DIR)/chimerax_cryotrans-*.whl
+	printf '#!%s\nimport sys\nfrom chimerax.cryotrans.engine.cli import main\nsys.exit(main())\n' \
+		"$(abspath $(PY))" > $(VENV)/bin/cryotrans
+	chmod +x $(VENV)/bin/cryotrans
+	touch $@
+
+test: $(BUNDLE)
 	$(PY) -m pytest -q tests
 
-demo: $(STAMP)
+demo: $(BUNDLE)
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
-bench: $(STAMP)
+bench: $(BUNDLE)
 	$(PY) tools/bench.py
 
 # Regenerate the committed AdK maps from the MDAnalysisTests structures (downloads ~60 MB).
-data: $(STAMP)
+data: $(BUNDLE)
 	$(PY) tools/adk_maps.py --out data/adk
 
+# Install the bundle into a ChimeraX application: make install CHIMERAX=/path/to/ChimeraX
+install: $(BUNDLE)
+	@test -n "$(CHIMERAX)" || { echo 'usage: make install CHIMERAX=/path/to/ChimeraX'; exit 2; }
+	"$(CHIMERAX)" --nogui --exit --cmd "toolshed install $$(ls $(abspath $(WHEEL_DIR))/chimerax_cryotrans-*.whl)"
+
 clean:
-	rm -rf $(VENV) build demo_out bench_out
+	rm -rf $(VENV) build $(WHEEL_DIR) demo_out bench_out

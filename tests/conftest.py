@@ -1,4 +1,28 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tools'))
+
+
+def pytest_configure(config):
+    # ChimeraX 1.7.1's own code uses numpy and array APIs that newer releases deprecate.
+    config.addinivalue_line('filterwarnings', r'ignore::DeprecationWarning:chimerax\.(core|map_data)')
+
+
+@pytest.fixture(scope='session')
+def chimerax(tmp_path_factory):
+    """The one headless ChimeraX session of this test process (a second cannot be made)."""
+    from chimerax_run import start_session
+    return start_session(str(tmp_path_factory.mktemp('chimerax-state')))
+
+
+@pytest.fixture
+def session(chimerax):
+    """The ChimeraX session, emptied with `close session` after each test."""
+    yield chimerax
+    from chimerax.core.commands import run
+    run(chimerax, 'close session', log=False)

@@ -1,0 +1,54 @@
+"""Between ChimeraX volumes and the engine: arrays plus a Grid in, a volume series out.
+
+The engine knows arrays on regular grids in a map's own frame; ChimeraX knows
+Volume models placed in a scene.  This module is the only place that knows both.
+"""
+
+import numpy as np
+from chimerax.core.errors import UserError
+
+from .engine import Grid
+
+
+def map_values(v):
+    """A map's full values as float32 [z, y, x] and the Grid they sit on (its own frame)."""
+    d = v.data
+    if not np.allclose(d.rotation, np.eye(3)):
+        raise UserError(f'map #{v.id_string} has skewed or rotated grid axes, which cryotrans does not '
+                        'handle; resample it first (volume resample #{v.id_string} onGrid ...)')
+    values = np.array(v.full_matrix(), dtype=np.float32)
+    return values, Grid(values.shape, d.step, d.origin)
+
+
+def shown_level(v):
+    """The lowest surface level shown for a map, or None when it shows no surface."""
+    return v.minimum_surface_level
+
+
+def initial_to_target(initial, target):
+    """3x4 matrix taking xyz in the initial map's frame to the target's, or None if they coincide.
+
+    Maps moved in the scene (by hand or fitmap) are morphed where they are seen.
+    """
+    t = target.scene_position.inverse() * initial.scene_position
+    return None if t.is_identity() else t.matrix
+
+
+def open_series(session, frames, initial, name, model_id=None):
+    """Add the frames as a MapSeries on the initial map's grid, shown like it, placed where it is."""
+    from chimerax.map.volume import open_grids
+    from chimerax.map_data import ArrayGridData
+    if model_id is not None and session.models.have_id(model_id):
+        raise UserError('model #%s already exists; choose another modelId' % '.'.join(map(str, model_id)))
+    d = initial.data
+    grids = [ArrayGridData(np.ascontiguousarray(f, dtype=np.float32), origin=d.origin, step=d.step,
+                           name=f'frame {i}') for i, f in enumerate(frames)]
+    (series,), _ = open_grids(session, grids, name, vseries=True, show_dialog=False)
+    for v in series.maps:
+        v.copy_settings_from(initial, copy_xform=False, copy_active=False, copy_zone=False)
+        v.display = v is series.maps[0]
+    if model_id is not None:
+        series.id = model_id
+    session.models.add([series])
+    series.scene_position = initial.scene_position
+    return series

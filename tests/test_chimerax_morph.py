@@ -1,0 +1,167 @@
+"""`cryotrans morph` in real ChimeraX 1.7.1 (headless), driven by command lines.
+
+The bundle is the wheel built by ChimeraX's bundle builder and pip-installed by the
+Makefile, found by the toolshed at session start as in the application.
+"""
+
+import glob
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+
+import mrcfile
+import numpy as np
+import pytest
+
+from chimerax.cryotrans.engine import Grid, read_map, write_map
+from helpers import blob, centroid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
+CENTRE = (30.0, 0.0, 50.0)           # xyz Å: the middle of GRID
+
+
+@pytest.fixture
+def maps(tmp_path):
+    """initial.mrc: a blob in the middle; target.mrc: the same blob 6 Å further along x."""
+    write_map(tmp_path / 'initial.mrc', 3 * blob(GRID, (CENTRE[0] - 3, *CENTRE[1:])), GRID)
+    write_map(tmp_path / 'target.mrc', blob(GRID, (CENTRE[0] + 3, *CENTRE[1:])), GRID)
+    write_map(tmp_path / 'same.mrc', 3 * blob(GRID, (CENTRE[0] - 3, *CENTRE[1:])), GRID)
+    return tmp_path
+
+
+def run(session, command):
+    from chimerax.core.commands import run as cx_run
+    return cx_run(session, command, log=False)
+
+
+def logged(session, command):
+    from chimerax.core.logger import StringPlainTextLog
+    with StringPlainTextLog(session.logger) as log:
+        result = run(session, command)
+    return result, log.getvalue()
+
+
+def open_pair(session, maps, target='target.mrc'):
+    run(session, f'open {maps / "initial.mrc"}')
+    run(session, f'open {maps / target}')
+    run(session, 'volume #1 level 0.6')
+    run(session, 'volume #2 level 0.2')
+    return [session.models.list(model_id=(i,))[0] for i in (1, 2)]
+
+
+def test_the_installed_bundle_brings_its_command_and_help_page(session):
+    from chimerax import cryotrans
+    from chimerax.core.toolshed import get_help_directories
+    assert os.path.dirname(cryotrans.__file__) == os.path.join(
+        sysconfig.get_paths()['purelib'], 'chimerax', 'cryotrans')
+    bi = session.toolshed.find_bundle('ChimeraX-CryoTRANS', session.logger)
+    assert [c.name for c in bi.commands] == ['cryotrans morph']
+    assert bi.get_path('docs') in get_help_directories()
+    assert os.path.isfile(os.path.join(bi.get_path('docs'), 'user', 'commands', 'cryotrans.html'))
+    wheel, = glob.glob(os.path.join(ROOT, 'dist', 'chimerax_cryotrans-*.whl'))
+    assert 'chimerax/cryotrans/docs/user/commands/cryotrans.html' in zipfile.ZipFile(wheel).namelist()
+
+
+def test_the_engine_imports_without_chimerax_core():
+    code = 'import sys, chimerax.cryotrans.engine; sys.exit("chimerax.core" in sys.modules)'
+    subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_morph_opens_the_trajectory_as_a_map_series(session, maps):
+    from chimerax.map_series import MapSeries
+    v1, v2 = open_pair(session, maps)
+    series, log = logged(session, 'cryotrans morph #1 to #2 steps 30 frames 4 wait true')
+    assert isinstance(series, MapSeries) and series.id_string == '3'
+    assert series.name == 'cryotrans #1 to #2'
+    assert [m.id_string for m in series.maps] == ['3.1', '3.2', '3.3', '3.4', '3.5']
+    for m in series.maps:
+        assert tuple(m.data.size) == (20, 20, 20)
+        assert np.allclose(m.data.origin, GRID.origin) and np.allclose(m.data.step, GRID.voxel_size)
+        assert [s.level for s in m.surfaces] == [0.6]
+    frames = [m.full_matrix() for m in series.maps]
+    initial = v1.full_matrix()
+    assert np.allclose(frames[0], np.where(initial >= 0.6, initial, 0), atol=1e-4)
+    start, end = centroid(frames[0], GRID), centroid(frames[-1], GRID)
+    assert end[0] > start[0] + 2 and abs(end[1] - start[1]) < 1
+    assert not v1.display and v2.display and series.display
+    assert '30 steps' in log and 'final loss' in log and 'correlation of the last frame' in log
+
+
+def test_frames_play_save_and_come_back_from_a_session_file(session, maps, tmp_path):
+    from chimerax.map_series import MapSeries
+    open_pair(session, maps)
+    series = run(session, f'cryotrans morph #1 to #2 steps 2 frames 3 saveDir {tmp_path / "out"}')
+    assert sorted(os.listdir(tmp_path / 'out')) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
+    frames = [m.full_matrix().copy() for m in series.maps]
+    run(session, 'vseries play #3')
+    shown = []
+    for _ in range(3):   # headless, nothing redraws: fire the frame trigger by hand
+        session.triggers.activate_trigger('new frame', None)
+        shown.append([m.display for m in series.maps].index(True))
+    run(session, 'vseries stop #3')
+    assert shown == [0, 1, 2]
+    run(session, f'save {tmp_path / "f.mrc"} models #3.2')
+    values, grid = read_map(tmp_path / 'f.mrc')
+    assert grid == GRID and np.allclose(values, frames[1])
+    run(session, f'save {tmp_path / "s.cxs"}')
+    run(session, 'close session')
+    run(session, f'open {tmp_path / "s.cxs"}')
+    restored, = session.models.list(type=MapSeries)
+    assert restored.id_string == '3' and len(restored.maps) == 4
+    assert np.allclose(restored.maps[3].full_matrix(), frames[3])
+
+
+def test_a_moved_target_is_morphed_where_it_is_seen(session, maps):
+    open_pair(session, maps, target='same.mrc')
+    run(session, 'view matrix models #2,1,0,0,8,0,1,0,0,0,0,1,0')
+    series = run(session, 'cryotrans morph #1 to #2 steps 30 frames 2 level1 0.6')
+    start, end = (centroid(m.full_matrix(), GRID) for m in (series.maps[0], series.maps[-1]))
+    assert end[0] > start[0] + 2 and abs(end[1] - start[1]) < 1
+
+
+def test_the_series_sits_where_the_initial_map_is(session, maps):
+    open_pair(session, maps)
+    for i in (1, 2):
+        run(session, f'view matrix models #{i},1,0,0,5,0,1,0,0,0,0,1,0')
+    series = run(session, 'cryotrans morph #1 to #2 steps 1 frames 1 modelId 7')
+    assert series.id_string == '7'
+    assert np.allclose(series.scene_position.matrix[:, 3], (5, 0, 0))
+
+
+@pytest.mark.parametrize('command, message', [
+    ('cryotrans morph #1 to #1', 'same map'),
+    ('cryotrans morph #1 to #2 level0 10', 'lower level0'),
+    ('cryotrans morph #1 to #5', 'one map'),
+    ('cryotrans morph #1', 'to'),
+    ('cryotrans morph #1 to #2 frames 0', 'frames'),
+    ('cryotrans morph #1 to #2 loss l1', 'loss'),
+    ('cryotrans morph #1 to #2 modelId 2', 'already exists'),
+])
+def test_bad_input_is_a_user_error_and_opens_nothing(session, maps, command, message):
+    from chimerax.core.errors import UserError
+    open_pair(session, maps)
+    with pytest.raises(UserError, match=message):
+        run(session, command)
+    assert [m.id_string for m in session.models.list() if m.parent is session.models.scene_root_model] \
+        == ['1', '2']
+
+
+def test_a_target_outside_the_initial_box_is_a_user_error(session, maps):
+    from chimerax.core.errors import UserError
+    open_pair(session, maps)
+    run(session, 'view matrix models #2,1,0,0,500,0,1,0,0,0,0,1,0')
+    with pytest.raises(UserError, match='overlap'):
+        run(session, 'cryotrans morph #1 to #2')
+
+
+def test_the_headless_launcher_runs_commands_and_fails_on_errors(maps):
+    launcher = os.path.join(ROOT, 'tools', 'chimerax_run.py')
+    ok = subprocess.run([sys.executable, launcher, '--cmd', f'open {maps / "initial.mrc"}',
+                         '--cmd', 'measure mapstats #1'], capture_output=True, text=True)
+    assert ok.returncode == 0 and 'maximum 2.9' in ok.stdout
+    bad = subprocess.run([sys.executable, launcher, '--cmd', f'open {maps / "initial.mrc"}',
+                          '--cmd', 'cryotrans morph #1 to #1'], capture_output=True, text=True)
+    assert bad.returncode == 1 and 'same map' in bad.stdout
