@@ -24,6 +24,8 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
                     save_dir=None, wait=False, **settings):
     """Train to completion on this thread, then add the trajectory as a MapSeries and return it."""
     target = to
+    if model_id is not None and session.models.have_id(model_id):
+        raise UserError('model #%s already exists; choose another modelId' % '.'.join(map(str, model_id)))
     if target is initial:
         raise UserError(f'the initial and target maps are the same map (#{initial.id_string}); '
                         'morph onto a map of the other state')

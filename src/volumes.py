@@ -38,8 +38,6 @@ def open_series(session, frames, initial, name, model_id=None):
     """Add the frames as a MapSeries on the initial map's grid, shown like it, placed where it is."""
     from chimerax.map.volume import open_grids
     from chimerax.map_data import ArrayGridData
-    if model_id is not None and session.models.have_id(model_id):
-        raise UserError('model #%s already exists; choose another modelId' % '.'.join(map(str, model_id)))
     d = initial.data
     grids = [ArrayGridData(np.ascontiguousarray(f, dtype=np.float32), origin=d.origin, step=d.step,
                            name=f'frame {i}') for i, f in enumerate(frames)]
