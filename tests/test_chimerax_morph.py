@@ -135,6 +135,7 @@ def test_the_series_sits_where_the_initial_map_is(session, maps):
     ('cryotrans morph #1 to #1', 'same map'),
     ('cryotrans morph #1 to #2 level0 10', 'lower level0'),
     ('cryotrans morph #1 to #5', 'one map'),
+    ('cryotrans morph #1 to #1.1', 'one map'),      # #1.1 is the surface of map #1
     ('cryotrans morph #1', 'to'),
     ('cryotrans morph #1 to #2 frames 0', 'frames'),
     ('cryotrans morph #1 to #2 loss l1', 'loss'),
