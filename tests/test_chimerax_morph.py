@@ -158,10 +158,11 @@ def test_a_target_outside_the_initial_box_is_a_user_error(session, maps):
         run(session, 'cryotrans morph #1 to #2')
 
 
-def test_the_headless_launcher_runs_commands_and_fails_on_errors(maps):
+def test_the_headless_launcher_runs_commands_and_scripts_and_fails_on_errors(maps):
     launcher = os.path.join(ROOT, 'tools', 'chimerax_run.py')
-    ok = subprocess.run([sys.executable, launcher, '--cmd', f'open {maps / "initial.mrc"}',
-                         '--cmd', 'measure mapstats #1'], capture_output=True, text=True)
+    (maps / 'stats.cxc').write_text('measure mapstats #1\n')
+    ok = subprocess.run([sys.executable, launcher, '--cmd', f'open {maps / "initial.mrc"}', str(maps / 'stats.cxc')],
+                        capture_output=True, text=True)
     assert ok.returncode == 0 and 'maximum 2.9' in ok.stdout
     bad = subprocess.run([sys.executable, launcher, '--cmd', f'open {maps / "initial.mrc"}',
                           '--cmd', 'cryotrans morph #1 to #1'], capture_output=True, text=True)

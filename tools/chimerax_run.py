@@ -134,7 +134,7 @@ def start_session(state_dir=None):
     _fix_grako()
     import warnings
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated')  # setuptools 80
-    import builtins
+    import builtins   # the ChimeraX app defines this builtin decorator; some modules use it
     builtins.__dict__.setdefault('line_profile', lambda f: f)
 
     import appdirs
@@ -184,16 +184,18 @@ def main(argv=None):
     p.add_argument('--cmd', action='append', default=[], help='commands to run (may repeat)')
     p.add_argument('scripts', nargs='*', help='.cxc or .py files to open, in order')
     args = p.parse_args(argv)
-    session = start_session()
-    from chimerax.core.commands import FileNameArg, run
-    from chimerax.core.errors import UserError
-    commands = args.cmd + ['open ' + FileNameArg.unparse(os.path.abspath(s)) for s in args.scripts]
-    try:
-        for command in commands:
-            run(session, command)
-    except UserError as e:
-        session.logger.error(str(e))
-        return 1
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix='chimerax-') as state:
+        session = start_session(state)
+        from chimerax.core.commands import FileNameArg, run
+        from chimerax.core.errors import UserError
+        commands = args.cmd + ['open ' + FileNameArg.unparse(os.path.abspath(s)) for s in args.scripts]
+        try:
+            for command in commands:
+                run(session, command)
+        except UserError as e:
+            session.logger.error(str(e))
+            return 1
     return 0
 
 
