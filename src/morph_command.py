@@ -11,14 +11,10 @@ from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ModelIdA
 from chimerax.core.errors import UserError
 from chimerax.map import MapArg
 
-from .engine import MapError, Settings, Training, correlation, prepare_pair, save_checkpoint
+from .engine import MapError, Settings, Training, correlation, prepare_pair
 from .engine.cli import write_frames
 from .engine.training import DEVICES, LOSSES
-from .volumes import initial_to_target, map_values, open_series, shown_level
-
-SETTINGS = ('steps', 'frames', 'loss', 'lr', 'width', 'depth', 'epsilon', 'sinkhorn_iterations', 'bin',
-            'device', 'seed')
-
+from .volumes import initial_to_target, map_values, open_series
 
 def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_every=50, model_id=None,
                     save_dir=None, wait=False, **settings):
@@ -32,8 +28,8 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
     if session.ui.is_gui and not wait:
         session.logger.info('cryotrans: training runs to the end before ChimeraX responds again '
                             '(background training comes in a later version)')
-    level0 = shown_level(initial) if level0 is None else level0
-    level1 = shown_level(target) if level1 is None else level1
+    level0 = initial.minimum_surface_level if level0 is None else level0   # None: no surface shown,
+    level1 = target.minimum_surface_level if level1 is None else level1    # the engine picks one
     values0, grid0 = map_values(initial)
     values1, grid1 = map_values(target)
     try:
@@ -47,17 +43,15 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
     session.logger.info(f'{name}: {int((pair.initial > 0).sum())} voxels of #{initial.id_string} above '
                         f'level {pair.level0:.4g} move onto #{target.id_string} above level {pair.level1:.4g}; '
                         f'{s.steps} steps on {training.device}')
-    every = max(1, report_every)
-
     def progress(step, steps, loss, elapsed):
-        if step % every == 0 or step == steps:
+        if step % report_every == 0 or step == steps:
             session.logger.status(f'{name}: step {step}/{steps}, loss {loss:.5g}, {elapsed:.0f} s')
 
     checkpoint = None
     if save_dir is not None:
         os.makedirs(save_dir, exist_ok=True)
         checkpoint = os.path.join(save_dir, 'flow.pt')
-    training.run(progress, checkpoint_path=checkpoint, checkpoint_every=every)
+    training.run(progress, checkpoint_path=checkpoint, checkpoint_every=report_every)
     frames = training.frames()
     series = open_series(session, frames, initial, name, model_id)
     initial.display = False

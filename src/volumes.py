@@ -15,14 +15,9 @@ def map_values(v):
     d = v.data
     if not np.allclose(d.rotation, np.eye(3)):
         raise UserError(f'map #{v.id_string} has skewed or rotated grid axes, which cryotrans does not '
-                        'handle; resample it first (volume resample #{v.id_string} onGrid ...)')
+                        f'handle; resample it first (volume resample #{v.id_string} onGrid ...)')
     values = np.array(v.full_matrix(), dtype=np.float32)
     return values, Grid(values.shape, d.step, d.origin)
-
-
-def shown_level(v):
-    """The lowest surface level shown for a map, or None when it shows no surface."""
-    return v.minimum_surface_level
 
 
 def initial_to_target(initial, target):

@@ -11,7 +11,6 @@ import sys
 import sysconfig
 import zipfile
 
-import mrcfile
 import numpy as np
 import pytest
 
