@@ -16,6 +16,7 @@ from .engine.cli import write_frames
 from .engine.training import DEVICES, LOSSES
 from .volumes import initial_to_target, map_values, open_series
 
+
 def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_every=50, model_id=None,
                     save_dir=None, wait=False, **settings):
     """Train to completion on this thread, then add the trajectory as a MapSeries and return it."""
