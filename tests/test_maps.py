@@ -68,8 +68,13 @@ def test_resample_follows_a_rigid_placement():
 def test_solvent_level_is_three_sigma_above_the_noise():
     rng = np.random.default_rng(2)
     grid = Grid((48, 48, 48), (1.0, 1.0, 1.0), (0, 0, 0))
-    values = 0.2 + 0.05 * rng.standard_normal(grid.shape).astype(np.float32) + 5 * blob(grid, (24, 24, 24))
+    values = 0.2 + 0.05 * rng.standard_normal(grid.shape).astype(np.float32) + blob(grid, (24, 24, 24))
     assert solvent_level(values) == pytest.approx(0.2 + 3 * 0.05, abs=0.01)
+
+
+def test_solvent_level_of_a_noise_free_map_is_a_tenth_of_the_peak():
+    grid = Grid((32, 32, 32), (1.0, 1.0, 1.0), (0, 0, 0))
+    assert solvent_level(4 * blob(grid, (16, 16, 16))) == pytest.approx(0.4, abs=0.005)
 
 
 def test_prepare_normalises_and_resamples_onto_the_initial_grid():

@@ -100,8 +100,10 @@ def write_map(path, values, grid):
 def solvent_level(values):
     """A contour level from the map's own noise: 3 σ above the solvent at the box edges.
 
-    On a noise-free (simulated) map the edges are flat, so the level is floored at
-    2 % of the peak height above solvent, which drops the far Gaussian tails.
+    On a noise-free (simulated) or heavily filtered map the edges are flat, so the
+    level is floored at 10 % of the peak height above solvent: that drops the
+    filter's ringing around the molecule, which otherwise becomes particles that
+    spoil the prediction (AdK demo, 7 Å target: 2 % gave FSC 6.7 Å, 10 % 3.9-4.2 Å).
     """
     n = max(2, min(values.shape) // 10)
     inner = np.zeros(values.shape, bool)
@@ -109,7 +111,7 @@ def solvent_level(values):
     edge = values[~inner]
     mean, sd = float(edge.mean()), float(edge.std())
     peak = float(values.max())
-    return max(mean + 3 * sd, mean + 0.02 * (peak - mean))
+    return max(mean + 3 * sd, mean + 0.1 * (peak - mean))
 
 
 def threshold(values, level):
