@@ -9,11 +9,15 @@ class _CryoTransAPI(BundleAPI):
     @staticmethod
     def register_command(bi, ci, logger):
         from chimerax.core.commands import register
-        from . import morph_command
-        desc = morph_command.morph_desc
+        from . import morph_command, run_commands
+        desc, func = {
+            'cryotrans morph': (morph_command.morph_desc, morph_command.cryotrans_morph),
+            'cryotrans stop': (run_commands.stop_desc, run_commands.cryotrans_stop),
+            'cryotrans list': (run_commands.list_desc, run_commands.cryotrans_list),
+        }[ci.name]
         if desc.synopsis is None:
             desc.synopsis = ci.synopsis
-        register(ci.name, desc, morph_command.cryotrans_morph, logger=logger)
+        register(ci.name, desc, func, logger=logger)
 
 
 bundle_api = _CryoTransAPI()

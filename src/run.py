@@ -1,0 +1,196 @@
+"""A `cryotrans morph` run in the background: a worker thread trains, the main thread shows.
+
+The worker never touches models.  What it has for the scene (frames, status, the end)
+goes on the run's queue, and session.ui.thread_safe asks the main thread to apply it.
+ChimeraX's nogui UI without an event loop (scripts, --exit, tests) runs thread_safe's
+function at once on the calling thread instead; then the queue waits for the main thread
+to pump it: `cryotrans morph ... wait true`, `cryotrans stop` and `cryotrans list` do.
+
+A run is a ChimeraX Task, so `taskman` lists it (and `taskman kill` stops it), and
+session.tasks is the registry of runs.  Task.start is not used: its thread sets the
+task's state, which fires triggers, from the worker thread.
+"""
+
+import datetime
+import math
+import os
+import queue
+import threading
+import time
+
+from chimerax.core.tasks import Task, TaskState
+from chimerax.core.triggerset import DEREGISTER
+
+from .engine import correlation
+from .engine.cli import write_frames
+
+FAILED = TaskState.FAILED
+STOPPED = TaskState.TERMINATED
+
+
+def runs(session):
+    """The session's runs, running or ended, whose series is still open (or ending)."""
+    return session.tasks.find_by_class(MorphRun)
+
+
+def pump(session):
+    """Apply on this (main) thread what every run's worker has handed over so far."""
+    for r in runs(session):
+        r.pump()
+
+
+class MorphRun(Task):
+    """One training run and the MapSeries it refreshes; stays listed until the series closes."""
+
+    def __init__(self, session, training, series, inputs, save_dir=None, report_every=50):
+        super().__init__(session)
+        self.training = training
+        self.series = series
+        self.name = series.name
+        self._watched = [(m, '#' + m.id_string) for m in (*inputs, series)]   # ids are gone once closed
+        self.save_dir = save_dir
+        self.report_every = report_every
+        self.shown_step = 0
+        self.error = None
+        self.worker = None
+        self._stop = threading.Event()
+        self._stop_reason = 'cryotrans stop'
+        self._work = queue.Queue()
+        self._main = threading.get_ident()
+        self._said = 0.0
+        self._handler = session.triggers.add_handler('remove models', self._models_removed)
+
+    @property
+    def running(self):
+        return self.state == TaskState.RUNNING
+
+    @property
+    def checkpoint_path(self):
+        return None if self.save_dir is None else os.path.join(self.save_dir, 'flow.pt')
+
+    def start(self):
+        """Train on a thread of our own; with a GUI, leave it one core."""
+        if self.session.ui.is_gui:
+            import torch
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        self.start_time = datetime.datetime.now()
+        self.worker = threading.Thread(target=self.run, name=self.name, daemon=True)
+        self.state = TaskState.RUNNING
+        self.worker.start()
+
+    def terminate(self):
+        """What `taskman kill` calls: stop at the next step, keeping the frames so far."""
+        self.stop('taskman kill')
+
+    def stop(self, reason='cryotrans stop'):
+        """Ask the worker to end after its current step (it checks every step)."""
+        self._stop_reason = reason
+        self._stop.set()
+
+    def run(self):
+        """The worker thread: train, hand over frames every report_every steps, then the end."""
+        t = self.training
+        try:
+            t.run(self._progress, self._stop.is_set, self.checkpoint_path, self.report_every)
+            frames = t.frames()
+            if self.save_dir is not None:
+                write_frames(self.save_dir, frames, t.pair.grid)
+            fit = correlation(frames[-1] / t.pair.peak, t.pair.target)
+            self._post(self._end, frames, TaskState.FINISHED if t.finished else STOPPED, fit)
+        except Exception as e:
+            self.error = f'{type(e).__name__}: {e}'
+            self._post(self._end, None, FAILED, None)
+
+    def _progress(self, step, steps, loss, elapsed):
+        """Worker side: frames every report_every steps, the status line at most once a second."""
+        if step % self.report_every == 0 and step < steps:
+            self._post(self._show, self.training.frames(), step)
+        if step % self.report_every == 0 or time.monotonic() - self._said >= 1:
+            self._said = time.monotonic()
+            left = elapsed / step * (steps - step)
+            self._post(self.session.logger.status,
+                       f'{self.name}: step {step}/{steps}, loss {loss:.5g}, {left:.0f} s left')
+
+    def _post(self, f, *args):
+        self._work.put((f, args))
+        session = self.session
+        if session is not None:
+            session.ui.thread_safe(self.pump)
+
+    def pump(self, until_done=False):
+        """Apply the worker's hand-overs, only on the main thread; until_done: until the worker ends."""
+        if threading.get_ident() != self._main:
+            return
+        while True:
+            waiting = until_done and self.worker.is_alive()
+            try:
+                f, args = self._work.get(timeout=0.05) if waiting else self._work.get_nowait()
+            except queue.Empty:
+                if waiting:
+                    continue
+                return
+            f(*args)
+
+    def _show(self, frames, step):
+        """Main thread: copy the frames into the series' arrays in place, as map_filter does."""
+        if self.series.deleted:
+            return
+        for v, values in zip(self.series.maps, frames):
+            v.data.array[...] = values
+            v.data.values_changed()
+        self.shown_step = step
+
+    def _end(self, frames, state, fit):
+        t = self.training
+        self.end_time = datetime.datetime.now()
+        if frames is not None:
+            self._show(frames, t.step)
+        log = self.session.logger
+        kept = '' if self.series.deleted else f'; {len(self.series.maps)} frames as #{self.series.id_string}'
+        saved = f'; frames and flow.pt written to {self.save_dir}' if self.save_dir and frames is not None else ''
+        if state == FAILED:
+            log.error(f'{self.name}: failed after {t.step} of {t.settings.steps} steps: {self.error}'
+                      + ('' if self.series.deleted else f'; #{self.series.id_string} keeps the frames '
+                         f'of step {self.shown_step}'))
+        else:
+            done = (f'{t.step} steps' if state == TaskState.FINISHED else
+                    f'stopped ({self._stop_reason}) after {t.step} of {t.settings.steps} steps')
+            log.info(f'{self.name}: {done} in {t.elapsed:.1f} s, final loss {_last_loss(t):.5g}{kept}; '
+                     f'correlation of the last frame with the target {fit:.4f}{saved}')
+        log.status('')
+        self.state = state
+        if self.series.deleted:
+            self._forget()
+
+    def _models_removed(self, trigger, models):
+        """Closing an input or the series stops the run; a closed series also ends its listing."""
+        closed = [label for m, label in self._watched if m in models]
+        if closed and self.running and not self._stop.is_set():
+            self.stop(f'{", ".join(closed)} closed')
+        if self.series in models and not self.running:
+            self._forget()
+        return DEREGISTER if self.series in models else None
+
+    def _forget(self):
+        if self.id in self.session.tasks:
+            self.session.tasks.remove(self)
+
+    def describe(self):
+        """One line for `cryotrans list` and `taskman list`."""
+        t = self.training
+        where = 'closed' if self.series.deleted else f'#{self.series.id_string}'
+        if self.running:
+            state = f'running, step {t.step}/{t.settings.steps}, loss {_last_loss(t):.5g}'
+        elif self.state == FAILED:
+            state = f'failed after {t.step}/{t.settings.steps} steps: {self.error}'
+        elif self.state == STOPPED:
+            state = f'stopped after {t.step}/{t.settings.steps} steps, loss {_last_loss(t):.5g}'
+        else:
+            state = f'finished, {t.step} steps, loss {_last_loss(t):.5g}'
+        return f'{where} {self.name}: {state}'
+
+    __str__ = describe
+
+
+def _last_loss(training):
+    return training.losses[-1] if training.losses else math.nan

@@ -1,0 +1,167 @@
+"""Background runs in real headless ChimeraX: `cryotrans morph ... wait false`, `cryotrans stop`, `cryotrans list`.
+
+Headless, thread_safe runs its function on the calling (worker) thread, so the worker's
+hand-overs wait on the run's queue until the main thread pumps them, as a cryotrans
+command does.  Runs are long (steps 100000) and ended by a stop, so no timing is assumed;
+the only waits are polls for the worker to have trained a few steps.
+"""
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from chimerax.cryotrans.engine import Grid, load_checkpoint, write_map
+from helpers import blob
+
+GRID = Grid((16, 16, 16), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+LONG = 'steps 100000 frames 3 wait false'
+
+
+@pytest.fixture
+def pair(session, tmp_path):
+    """#1, #2: a blob and the same blob 6 Å further along x, at levels 0.6 and 0.2."""
+    from chimerax.core.commands import run
+    write_map(tmp_path / 'initial.mrc', 3 * blob(GRID, (13.0, 15.0, 15.0)), GRID)
+    write_map(tmp_path / 'target.mrc', blob(GRID, (19.0, 15.0, 15.0)), GRID)
+    run(session, f'open {tmp_path / "initial.mrc"}', log=False)
+    run(session, f'open {tmp_path / "target.mrc"}', log=False)
+    run(session, 'volume #1 level 0.6', log=False)
+    run(session, 'volume #2 level 0.2', log=False)
+    yield [session.models.list(model_id=(i,))[0] for i in (1, 2)]
+    run(session, 'cryotrans stop', log=False)     # a failed test leaves no worker training
+
+
+def cx(session, command):
+    """Run a command line; return its result and what it logged."""
+    from chimerax.core.commands import run
+    from chimerax.core.logger import StringPlainTextLog
+    with StringPlainTextLog(session.logger) as log:
+        result = run(session, command, log=False)
+    return result, log.getvalue()
+
+
+def run_of(session, series):
+    from chimerax.cryotrans.run import runs
+    r, = [r for r in runs(session) if r.series is series]
+    return r
+
+
+def trained(run, steps=2, timeout=60):
+    """Poll until the worker has trained some steps (it starts at once; nothing else waits)."""
+    end = time.monotonic() + timeout
+    while run.training.step < steps:
+        assert run.worker.is_alive() and time.monotonic() < end
+        time.sleep(0.002)
+
+
+def test_wait_false_returns_at_once_with_the_series_and_a_worker_thread(session, pair):
+    from chimerax.map_series import MapSeries
+    initial, _ = pair
+    series, log = cx(session, f'cryotrans morph #1 to #2 {LONG}')
+    run = run_of(session, series)
+    assert run.running and run.worker.is_alive() and run.worker is not threading.current_thread()
+    assert run in session.tasks.values() and 'running' in str(run)      # taskman lists it
+    assert isinstance(series, MapSeries) and [m.id_string for m in series.maps] == ['3.1', '3.2', '3.3', '3.4']
+    values = initial.full_matrix()
+    assert np.allclose(series.maps[0].full_matrix(), np.where(values >= 0.6, values, 0), atol=1e-4)
+    assert np.corrcoef(series.maps[-1].full_matrix().ravel(), values.ravel())[0, 1] > 0.9   # untrained ≈ identity
+    assert [s.level for s in series.maps[-1].surfaces] == [0.6] and not initial.display
+    assert 'frames as #3' in log
+    cx(session, 'cryotrans stop')
+    assert not run.worker.is_alive()
+
+
+def test_frames_from_the_worker_change_the_series_only_when_the_main_thread_pumps(session, pair):
+    series, _ = cx(session, f'cryotrans morph #1 to #2 {LONG} reportEvery 2 lr 0.01')
+    run = run_of(session, series)
+    before = series.maps[-1].full_matrix().copy()
+    trained(run, 6)
+    assert not run._work.empty()                              # handed over, not yet applied
+    assert np.array_equal(series.maps[-1].full_matrix(), before)
+    cx(session, 'cryotrans list')                             # a cryotrans command pumps on the main thread
+    assert run.shown_step >= 2
+    assert np.abs(series.maps[-1].full_matrix() - before).max() > 1e-4
+    cx(session, 'cryotrans stop')
+
+
+def test_stop_keeps_the_frames_writes_the_checkpoint_and_lists_it(session, pair, tmp_path):
+    out = tmp_path / 'out'
+    series, _ = cx(session, f'cryotrans morph #1 to #2 {LONG} reportEvery 1000 saveDir {out}')
+    run = run_of(session, series)
+    trained(run, 3)
+    _, listed = cx(session, 'cryotrans list')
+    assert '#3 cryotrans #1 to #2: running, step' in listed
+    _, log = cx(session, 'cryotrans stop #3')
+    assert not run.worker.is_alive() and not run.running
+    assert 3 <= run.training.step < 100000 and run.shown_step == run.training.step
+    assert 'stopped (cryotrans stop) after' in log and 'frames as #3' in log and 'correlation' in log
+    assert load_checkpoint(out / 'flow.pt')['step'] == run.training.step
+    assert sorted(os.listdir(out)) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
+    assert len(series.maps) == 4 and not series.deleted
+    _, listed = cx(session, 'cryotrans list')
+    assert f'#3 cryotrans #1 to #2: stopped after {run.training.step}/100000 steps' in listed
+    _, log = cx(session, 'cryotrans stop')
+    assert 'no run is training' in log
+
+
+def test_closing_the_initial_map_stops_the_run_and_closing_the_series_ends_its_listing(session, pair):
+    series, _ = cx(session, f'cryotrans morph #1 to #2 {LONG}')
+    run = run_of(session, series)
+    trained(run)
+    cx(session, 'close #1')
+    run.pump(until_done=True)
+    assert not run.running and run.training.step < 100000 and not series.deleted
+    _, listed = cx(session, 'cryotrans list')
+    assert 'stopped after' in listed
+    cx(session, 'close #3')
+    _, listed = cx(session, 'cryotrans list')
+    assert 'no runs' in listed and run not in session.tasks.values()
+
+
+def test_closing_the_series_stops_its_run(session, pair):
+    series, _ = cx(session, f'cryotrans morph #1 to #2 {LONG}')
+    run = run_of(session, series)
+    trained(run)
+    cx(session, 'close #3')
+    run.pump(until_done=True)
+    assert not run.worker.is_alive() and run.training.step < 100000
+    assert run not in session.tasks.values()
+
+
+def test_two_runs_train_side_by_side_and_stop_one_at_a_time(session, pair):
+    a, _ = cx(session, f'cryotrans morph #1 to #2 {LONG}')
+    b, _ = cx(session, f'cryotrans morph #1 to #2 {LONG} seed 1')
+    ra, rb = run_of(session, a), run_of(session, b)
+    trained(ra), trained(rb)
+    _, listed = cx(session, 'cryotrans list')
+    assert listed.count('running, step') == 2 and '#3 ' in listed and '#4 ' in listed
+    cx(session, 'cryotrans stop #4')
+    assert ra.running and not rb.running
+    cx(session, 'cryotrans stop')
+    assert not ra.running
+
+
+def test_a_failed_run_logs_the_error_and_keeps_its_frames(session, pair, tmp_path):
+    out = tmp_path / 'out'
+    series, _ = cx(session, f'cryotrans morph #1 to #2 {LONG} reportEvery 1 saveDir {out}')
+    run = run_of(session, series)
+    trained(run, 2)
+    os.rename(out, tmp_path / 'moved')            # the next checkpoint has nowhere to go
+    _, log = cx(session, 'cryotrans list')         # pumps the worker's end, then lists
+    if run.worker.is_alive():
+        run.pump(until_done=True)
+        _, log = cx(session, 'cryotrans list')
+    assert not run.running and 'failed after' in log and 'FileNotFoundError' in log
+    assert run.shown_step >= 1 and len(series.maps) == 4 and not series.deleted
+
+
+def test_wait_true_returns_the_finished_series_trained_on_a_worker_thread(session, pair):
+    series, log = cx(session, 'cryotrans morph #1 to #2 steps 5 frames 2 wait true')
+    run = run_of(session, series)
+    assert run.worker is not threading.current_thread() and not run.worker.is_alive()
+    assert not run.running and run.training.step == 5 and '5 steps in' in log
+    _, listed = cx(session, 'cryotrans list')
+    assert '#3 cryotrans #1 to #2: finished, 5 steps' in listed
