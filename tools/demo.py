@@ -1,20 +1,21 @@
 """The AdK demo: morph the open 3 Å map onto closed low-resolution targets and score the result.
 
-For each target it writes the trajectory (frame_00.mrc ... frame_10.mrc), the flow
-checkpoint, the loss log and report.png (loss curve, FSC curves against the true
-closed 3 Å map, central slices), and prints the FSC(0.5) resolutions and wall time.
+Each morph runs in real headless ChimeraX from a .cxc script (open, volume level,
+cryotrans morph, save), as a user would type it.  For each target the folder gets
+the script, the trajectory (frame_00.mrc ... frame_10.mrc), prediction.mrc, the flow
+checkpoint and report.png (loss curve, FSC curves against the true closed 3 Å map,
+central slices); the FSC(0.5) resolutions and wall time are printed.
 """
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 
 import numpy as np
 
-from chimerax.cryotrans.engine import (Settings, Training, fsc_curve, prepare_pair, read_map, resolution,
-                                       save_checkpoint)
-from chimerax.cryotrans.engine.cli import write_frames
+from chimerax.cryotrans.engine import fsc_curve, load_checkpoint, read_map, resolution
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, 'data', 'adk')
@@ -51,35 +52,46 @@ def report(path, title, losses, curves, slices):
     plt.close(fig)
 
 
-def run(target_name, out, settings):
-    initial, grid = read_map(os.path.join(DATA, 'adk_open_3A.mrc'))
-    target, grid1 = read_map(os.path.join(DATA, f'adk_closed_{target_name}.mrc'))
-    truth, _ = read_map(os.path.join(DATA, 'adk_closed_3A.mrc'))
-    start = time.perf_counter()
-    pair = prepare_pair(initial, grid, target, grid1, LEVEL0, LEVEL1)
-    training = Training(pair, settings)
-    print(f'open 3 Å -> closed {target_name}: {int((pair.initial > 0).sum())} particles, '
-          f'schedule (bin, steps) {training.plan}, device {training.device}', flush=True)
-    every = max(1, settings.steps // 10)
-    training.run(lambda step, steps, loss, t: step % every == 0 and print(
-        f'  step {step}/{steps}  loss {loss:.5g}  {t:.1f} s', flush=True))
-    frames = training.frames()
-    wall = time.perf_counter() - start
+def script(target_name, out, steps, device, quick):
+    """The ChimeraX commands a user would type for this morph."""
+    extra = ' bin 2' if quick else ''
+    return '\n'.join([
+        f'open {os.path.join(DATA, "adk_open_3A.mrc")}',
+        f'open {os.path.join(DATA, f"adk_closed_{target_name}.mrc")}',
+        f'volume #1 level {LEVEL0}',
+        f'volume #2 level {LEVEL1}',
+        f'cryotrans morph #1 to #2 steps {steps} device {device}{extra} reportEvery {max(1, steps // 10)} '
+        f'saveDir {out} wait true',
+        f'save {os.path.join(out, "prediction.mrc")} models #3.11',
+        ''])
+
+
+def run(target_name, out, steps, device, quick):
+    """Morph in headless ChimeraX by a .cxc script, then score the frames it saved."""
     os.makedirs(out, exist_ok=True)
-    write_frames(out, frames, grid)
-    save_checkpoint(os.path.join(out, 'flow.pt'), training.checkpoint())
-    np.savetxt(os.path.join(out, 'loss.log'), training.losses, header='loss per step')
+    cxc = os.path.join(out, 'morph.cxc')
+    with open(cxc, 'w') as f:
+        f.write(script(target_name, out, steps, device, quick))
+    print(f'open 3 Å -> closed {target_name}: running {cxc} in headless ChimeraX', flush=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'chimerax_run.py'), cxc], check=True)
+    wall = time.perf_counter() - start
+    initial, grid = read_map(os.path.join(DATA, 'adk_open_3A.mrc'))
+    target, _ = read_map(os.path.join(DATA, f'adk_closed_{target_name}.mrc'))
+    truth, _ = read_map(os.path.join(DATA, 'adk_closed_3A.mrc'))
+    generated, _ = read_map(os.path.join(out, 'prediction.mrc'))
+    losses = load_checkpoint(os.path.join(out, 'flow.pt'))['losses'].numpy()
     vs = grid.voxel_size
     curves = {'initial (open 3 Å)': fsc_curve(initial, truth, vs),
               f'target (closed {target_name})': fsc_curve(target, truth, vs),
-              'generated': fsc_curve(frames[-1], truth, vs)}
+              'generated': fsc_curve(generated, truth, vs)}
     res = {name: (resolution(*c, 0.5), resolution(*c, 0.143)) for name, c in curves.items()}
     report(os.path.join(out, 'report.png'), f'CryoTRANS demo: AdK open 3 Å -> closed {target_name}',
-           training.losses, curves, {'initial': initial, f'target {target_name}': target,
-                                     'generated': frames[-1], 'truth 3 Å': truth})
+           losses, curves, {'initial': initial, f'target {target_name}': target,
+                            'generated': generated, 'truth 3 Å': truth})
     for name, (r5, r143) in res.items():
         print(f'  FSC vs truth, {name:22s}: {r5:5.2f} Å at 0.5, {r143:5.2f} Å at 0.143')
-    print(f'  wall time {wall:.1f} s ({training.elapsed:.1f} s training); output in {out}', flush=True)
+    print(f'  wall time {wall:.1f} s (ChimeraX start to end); output in {out}', flush=True)
     return res['generated'][0], res[f'target (closed {target_name})'][0], wall
 
 
@@ -91,12 +103,10 @@ def main(argv=None):
     p.add_argument('--out', default=os.path.join(ROOT, 'demo_out'))
     p.add_argument('--quick', action='store_true', help='a few coarse steps: checks the demo runs, not its numbers')
     args = p.parse_args(argv)
-    settings = Settings(steps=args.steps, device=args.device)
-    if args.quick:
-        settings.steps, settings.bin = 20, 2
+    steps = 20 if args.quick else args.steps
     summary = []
     for name in args.targets.split(','):
-        summary.append((name,) + run(name, os.path.join(args.out, f'adk_{name}'), settings))
+        summary.append((name,) + run(name, os.path.join(args.out, f'adk_{name}'), steps, args.device, args.quick))
     print('\nsummary: FSC(0.5) vs the true closed 3 Å map')
     for name, generated, target, wall in summary:
         print(f'  closed {name} target: generated {generated:.2f} Å, target itself {target:.2f} Å, wall {wall:.0f} s')

@@ -29,7 +29,7 @@ CHECKPOINT_FORMAT = 1
 @dataclass
 class Settings:
     """Everything that decides a training run; stored in each checkpoint."""
-    steps: int = 600
+    steps: int = 1500
     frames: int = 10
     depth: int = 3
     width: int = 100
