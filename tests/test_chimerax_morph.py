@@ -113,6 +113,20 @@ def test_frames_play_save_and_come_back_from_a_session_file(session, maps, tmp_p
     assert np.allclose(restored.maps[3].full_matrix(), frames[3])
 
 
+def test_vseries_save_writes_the_whole_trajectory_to_one_file(session, maps, tmp_path):
+    open_pair(session, maps)
+    series = run(session, 'cryotrans morph #1 to #2 steps 3 frames 3')
+    frames = [m.full_matrix().copy() for m in series.maps]
+    run(session, f'vseries save #3 {tmp_path / "trajectory.cmap"}')
+    run(session, 'close session')
+    run(session, f'open {tmp_path / "trajectory.cmap"}')
+    maps = sorted((m for m in session.models.list() if hasattr(m, 'full_matrix')), key=lambda m: m.id)
+    assert len(maps) == 4
+    for m, f in zip(maps, frames):
+        assert np.allclose(m.full_matrix(), f)
+        assert tuple(m.data.origin) == GRID.origin and tuple(m.data.step) == GRID.voxel_size
+
+
 def test_a_moved_target_is_morphed_where_it_is_seen(session, maps):
     open_pair(session, maps, target='same.mrc')
     run(session, 'view matrix models #2,1,0,0,8,0,1,0,0,0,0,1,0')

@@ -19,8 +19,9 @@ import sys
 # ---------------------------------------------------------------------------------------------
 _VOL = 'Volume data'
 # (format, nickname, suffixes) - map_data "data formats" providers; map opens and saves them.
-# (.cmap is left out: it needs PyTables, which this venv does not install.)
-_MAP_FORMATS = [('MRC density map', 'mrc', '.mrc'), ('CCP4 density map', 'ccp4', '.ccp4,.map')]
+# (.cmap, which `vseries save` writes, needs PyTables.)
+_MAP_FORMATS = [('MRC density map', 'mrc', '.mrc'), ('CCP4 density map', 'ccp4', '.ccp4,.map'),
+                ('Chimera map', 'cmap', '.cmap,.cmp')]
 _AFTER_FORMATS = {'manager': ['ChimeraX-DataFormats']}
 
 BUILTINS = [
