@@ -39,7 +39,6 @@ def test_frame_zero_is_the_thresholded_initial_map_in_its_own_units():
 def test_different_grids_are_morphed_on_the_initial_maps_grid():
     g1 = Grid((27, 33, 30), (1.5, 1.3, 1.4), (-3.0, 2.0, -1.0))   # other box, voxel size, origin
     pair = shifted_pair(6.0, g1)
-    frames = Training(pair, Settings(steps=100, bin=1)).frames() if False else None
     training = Training(pair, Settings(steps=100, bin=1))
     training.run()
     frames = training.frames()

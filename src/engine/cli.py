@@ -55,7 +55,7 @@ def _interruptible():
     return flag
 
 
-def morph(args):
+def run_morph(args):
     initial, grid0 = read_map(args.initial)
     target, grid1 = read_map(args.target)
     pair = prepare_pair(initial, grid0, target, grid1, args.level0, args.level1)
@@ -96,7 +96,7 @@ def morph(args):
     return 0 if done else 130
 
 
-def frames(args):
+def run_frames(args):
     state = load_checkpoint(args.checkpoint)
     initial, grid = read_map(args.initial)
     level = state['level0'] if args.level0 is None else args.level0
@@ -111,7 +111,7 @@ def frames(args):
     return 0
 
 
-def fsc(args):
+def run_fsc(args):
     a, grid_a = read_map(args.map1)
     b, grid_b = read_map(args.map2)
     if not same_grid(grid_a, grid_b):
@@ -147,19 +147,19 @@ def parser():
     m.add_argument('--report-every', type=int, default=50, help='print and checkpoint every N steps')
     m.add_argument('--resume', help='continue from this flow.pt')
     m.add_argument('--truth', help='a map of the true target state, to report FSC against')
-    m.set_defaults(run=morph)
+    m.set_defaults(run=run_morph)
 
     f = sub.add_parser('frames', help='frames of a saved flow applied to a map, without training')
     f.add_argument('checkpoint')
     f.add_argument('initial')
     f.add_argument('--out', required=True)
     f.add_argument('--level0', type=float, help="default: the level the flow was trained with")
-    f.set_defaults(run=frames)
+    f.set_defaults(run=run_frames)
 
     c = sub.add_parser('fsc', help='FSC resolution and correlation of two maps')
     c.add_argument('map1')
     c.add_argument('map2')
-    c.set_defaults(run=fsc)
+    c.set_defaults(run=run_fsc)
     return p
 
 
