@@ -122,16 +122,12 @@ def threshold(values, level):
 def normalise_pair(initial, target):
     """Scale the initial map to peak 1 and the target to the same mass, as the method does.
 
+    Both maps must hold some density (prepare_pair checks, naming the level to lower).
     Returns both arrays and the initial map's peak, to turn frames back into its units.
     """
     peak = float(initial.max())
-    if peak <= 0:
-        raise MapError('the initial map has no density above its level; lower level0')
-    mass_target = float(target.sum(dtype=np.float64))
-    if mass_target <= 0:
-        raise MapError('the target map has no density above its level; lower level1')
     f0 = initial / peak
-    f1 = target * (float(f0.sum(dtype=np.float64)) / mass_target)
+    f1 = target * (float(f0.sum(dtype=np.float64)) / float(target.sum(dtype=np.float64)))
     return f0.astype(np.float32), f1.astype(np.float32), peak
 
 
