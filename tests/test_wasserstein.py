@@ -87,3 +87,16 @@ def test_w2_grows_with_the_distance_moved():
 def test_l2_loss():
     a = torch.ones(2, 2, 2)
     assert l2_loss(a, 3 * a).item() == 32
+
+
+def test_fast_blur_takes_one_shift_for_the_whole_map_only_when_double_precision_holds():
+    from chimerax.cryotrans.engine.wasserstein import _blur_whole
+    torch.manual_seed(1)
+    b = (0.9, 0.5, 0.3)
+    modest = -300 * torch.rand(6, 7, 30, dtype=torch.float64)
+    whole = _blur_whole(modest, b)
+    assert whole is not None
+    assert torch.allclose(whole, blur(modest, b, 'exact'), rtol=1e-12)
+    lone = torch.full((6, 7, 30), -1500.0, dtype=torch.float64)
+    lone[0, 0, 0] = 0
+    assert _blur_whole(lone, b) is None

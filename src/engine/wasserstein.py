@@ -5,15 +5,17 @@ applied separably along each axis.  The loss's gradient with respect to each map
 is its dual potential (exact at Sinkhorn convergence), so no graph is kept
 through the iterations.
 
-Three ways to apply the kernel along an axis, equal to float precision:
+Three ways to apply the kernel, equal to float precision:
 `exact` takes the log-sum-exp over the whole line, as published (O(n) exps per voxel);
-`fast` shifts each line by its maximum and multiplies by the kernel matrix in
-double precision (one exp per voxel and a matrix product), falling back to
-`exact` on lines whose values span more than double precision can hold;
+`fast` works in double precision in the exp domain: the whole map is shifted by its
+maximum, exponentiated once, multiplied by the kernel matrix along each axis and
+logged once.  When some result is too small for double precision to hold it
+exactly (potentials spanning more than about 650), that blur is redone line by
+line, each line shifted by its own maximum, and lines that still span too much
+fall back to `exact`;
 `window` takes the log-sum-exp over the voxels within r of each voxel, with r
 chosen per line so that everything left out is below float precision: for
-devices without double precision (Apple MPS), where `fast` uses it.
-"""
+devices without double precision (Apple MPS), where `fast` uses it."""
 
 import math
 
@@ -21,6 +23,10 @@ import torch
 
 KERNELS = ('fast', 'window', 'exact')
 DOUBLE_RANGE = 650.0   # a line spanning less than this is safe in exp(line - max) in float64
+# Terms below exp(-708) lose precision in float64 (and vanish below exp(-745)); a sum of
+# three passes over at most n terms each loses under 1e-304 in all, so a result above
+# this is exact to double precision.
+DOUBLE_SAFE = 1e-288
 
 
 def _lines(values, axis):
@@ -53,11 +59,15 @@ def _lse_window(rows, b, r):
     return top + torch.log(acc)
 
 
+def _kernel_matrix(n, b, device):
+    """The Gaussian exp(-(i - j)² / b) between the n voxels of a line, in float64."""
+    d = torch.arange(n, device=device, dtype=torch.float64)
+    return torch.exp(-(d[:, None] - d[None, :]) ** 2 / b)
+
+
 def _lse_matrix(rows, b):
     """log Σ_j exp(s_j - (i - j)² / b) as exp-domain matrix product in float64, shifted by each line's max."""
-    n = rows.shape[1]
-    d = torch.arange(n, device=rows.device, dtype=torch.float64)
-    kernel = torch.exp(-(d[:, None] - d[None, :]) ** 2 / b)
+    kernel = _kernel_matrix(rows.shape[1], b, rows.device)
     wide = rows.double()
     top = wide.max(1, keepdim=True).values
     return (torch.log(torch.exp(wide - top) @ kernel) + top).to(rows.dtype)
@@ -93,31 +103,57 @@ def _blur_axis(values, axis, b, kernel):
     return back(out)
 
 
+def _blur_whole(values, b):
+    """The `fast` blur with one shift for the whole map: None where float64 cannot hold the result."""
+    nz, ny, nx = values.shape
+    top = values.max()
+    e = torch.sub(values.double(), top).exp_()
+    e = e.reshape(-1, nx) @ _kernel_matrix(nx, b[0], e.device)
+    e = torch.matmul(_kernel_matrix(ny, b[1], e.device), e.reshape(nz, ny, nx))
+    e = (_kernel_matrix(nz, b[2], e.device) @ e.reshape(nz, -1)).reshape(nz, ny, nx)
+    if e.min() < DOUBLE_SAFE:
+        return None
+    return e.log_().add_(top).to(values.dtype)
+
+
 def blur(values, b, kernel='fast'):
     """Log-domain Gaussian blur: log Σ_y exp(values(y) - |x - y|² / ε), b = ε / step² per axis (x, y, z)."""
+    if kernel == 'fast':
+        whole = _blur_whole(values, b)
+        if whole is not None:
+            return whole
     for axis, bx in zip((2, 1, 0), b):
         values = _blur_axis(values, axis, bx, kernel)
     return values
 
 
+def _working(a, kernel):
+    """The maps as Sinkhorn works on them: `fast` keeps everything in float64."""
+    return a.double() if kernel == 'fast' else a
+
+
 def sinkhorn(a0, a1, b, iterations, floor=1e-20, kernel='fast'):
-    """Log scalings (φ0, φ1) after a number of Sinkhorn iterations from φ1 = 0."""
-    la0 = torch.log(torch.clamp(a0, min=floor))
-    la1 = torch.log(torch.clamp(a1, min=floor))
-    phi1 = torch.zeros_like(a1)
+    """Log scalings (φ0, φ1), in a0's dtype, after a number of Sinkhorn iterations from φ1 = 0."""
+    la0 = torch.log(torch.clamp(_working(a0, kernel), min=floor))
+    la1 = torch.log(torch.clamp(_working(a1, kernel), min=floor))
+    phi1 = torch.zeros_like(la1)
     for _ in range(iterations):
         phi0 = la0 - blur(phi1, b, kernel)
         phi1 = la1 - blur(phi0, b, kernel)
-    return phi0, phi1
+    return phi0.to(a0.dtype), phi1.to(a0.dtype)
 
 
 class _W2(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a0, a1, b, epsilon, iterations, floor, kernel):
         with torch.no_grad():
-            phi0, phi1 = sinkhorn(a0, a1, b, iterations, floor, kernel)
-            plan = torch.exp(phi0 + blur(phi1, b, kernel)).sum()
-            loss = epsilon * ((phi0 * a0).sum() + (phi1 * a1).sum() - plan)
+            w0, w1 = _working(a0, kernel), _working(a1, kernel)
+            phi0, phi1 = sinkhorn(w0, w1, b, iterations, floor, kernel)
+            # The plan's mass Σ exp(φ0 + φ1 - c) is Σ exp(φ1 + blur(φ0)), and the last
+            # update set φ1 = log a1 - blur(φ0): so it is the floored target's mass.
+            plan = torch.clamp(w1, min=floor).sum()
+            loss = (epsilon * ((phi0 * w0).sum() + (phi1 * w1).sum() - plan)).to(a0.dtype)
+            phi0, phi1 = phi0.to(a0.dtype), phi1.to(a0.dtype)
         ctx.save_for_backward(phi0, phi1)
         ctx.epsilon = epsilon
         return loss
