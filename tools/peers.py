@@ -54,7 +54,12 @@ def time_ours(steps, frames, device, level0, level1, out):
     pair = prepare_pair(initial, grid, target, grid1, level0 * float(initial.max()),
                         level1 * float(target.max()), log=lambda m: None)
     training = Training(pair, Settings(steps=steps, frames=frames, device=device))
-    training.run()
+    every = max(1, steps // 10)
+
+    def progress(step, total, loss, elapsed):
+        if step % every == 0:
+            print(f'  step {step}/{total}  loss {loss:.4g}  {elapsed:.0f} s', flush=True)
+    training.run(progress)
     result = training.frames()
     seconds = time.perf_counter() - start
     write_map(os.path.join(out, 'cryotrans_prediction.mrc'), result[-1], grid)
@@ -197,6 +202,7 @@ def main(argv=None):
     p.add_argument('--steps', type=int, default=1500, help='our training steps (the demo: 1500)')
     p.add_argument('--frames', type=int, default=10, help='frames after the first (the demo: 10, so 11 in all)')
     p.add_argument('--device', default='auto')
+    p.add_argument('--threads', type=int, help="torch CPU threads (default: torch's own choice)")
     p.add_argument('--repeat', type=int, default=5, help='volume morph runs to time (best is kept)')
     p.add_argument('--morphot', metavar='CHECKOUT', help=f'a clone of {MORPHOT_URL} at {MORPHOT_COMMIT[:7]}')
     p.add_argument('--morphot-python', default=sys.executable,
@@ -211,6 +217,8 @@ def main(argv=None):
 
     sys.path.insert(0, TOOLS)
     import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from demo import LEVEL0, LEVEL1
     from chimerax.cryotrans.engine import fsc_resolution, read_map
     os.makedirs(args.out, exist_ok=True)
