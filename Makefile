@@ -1,4 +1,4 @@
-# CryoTRANS for ChimeraX: `make test`, `make demo`, `make bench` on a fresh machine.
+# CryoTRANS for ChimeraX: `make test`, `make demo`, `make bench`, `make peers` on a fresh machine.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,9 +8,11 @@ BUNDLE := $(VENV)/.bundle
 WHEEL_DIR := dist
 BUNDLE_SOURCES := bundle_info.xml $(shell find src docs -type f -not -name '*.pyc')
 DEMO_ARGS ?=
+# e.g. PEERS_ARGS='--morphot /tmp/MorphOT --morphot-python /tmp/morphot-venv/bin/python' (docs/benchmarks.md)
+PEERS_ARGS ?=
 CHIMERAX ?=
 
-.PHONY: all test demo bench data install clean
+.PHONY: all test demo bench peers data install clean
 
 all: $(BUNDLE)
 
@@ -41,6 +43,10 @@ demo: $(BUNDLE)
 bench: $(BUNDLE)
 	$(PY) tools/bench.py
 
+# Our morph vs ChimeraX `volume morph` (and MorphOT with PEERS_ARGS) on the AdK pair, in one run.
+peers: $(BUNDLE)
+	$(PY) tools/peers.py $(PEERS_ARGS)
+
 # Regenerate the committed AdK maps from the MDAnalysisTests structures (downloads ~60 MB).
 data: $(BUNDLE)
 	$(PY) tools/adk_maps.py --out data/adk
@@ -51,4 +57,4 @@ install: $(BUNDLE)
 	"$(CHIMERAX)" --nogui --exit --cmd "toolshed install $$(ls $(abspath $(WHEEL_DIR))/chimerax_cryotrans-*.whl)"
 
 clean:
-	rm -rf $(VENV) build $(WHEEL_DIR) demo_out bench_out
+	rm -rf $(VENV) build $(WHEEL_DIR) demo_out bench_out peers_out

@@ -70,6 +70,9 @@ BUILTINS = [
       'volume splitbyzone'], [], [], {}),
     ('ChimeraX-MapSeries', '2.1.1', 'chimerax.map_series', (1, 1), True,
      ['vseries', 'measure motion'], [], [], {}),
+    ('ChimeraX-MapFilter', '2.0.1', 'chimerax.map_filter', (1, 1), False,   # volume morph: peers
+     ['volume add', 'volume copy', 'volume gaussian', 'volume morph', 'volume resample',
+      'volume scale', 'volume subtract', 'volume threshold', 'vop'], [], [], {}),
 ]
 
 
