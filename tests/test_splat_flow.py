@@ -77,3 +77,71 @@ def test_flow_gradient_wrt_weights_matches_finite_differences():
 
     params = tuple(p.detach().clone().requires_grad_() for p in flow.parameters())
     assert torch.autograd.gradcheck(loss, params, eps=1e-7, atol=1e-5)
+
+
+def _reference_velocity(v, x):
+    """The velocity field with an out-of-place leaky ReLU, as before it was made in place."""
+    for layer in v.layers[:-1]:
+        x = torch.nn.functional.leaky_relu(layer(x), 0.01)
+    return v.layers[-1](x)
+
+
+def test_in_place_leaky_relu_gives_the_same_velocities_and_gradients_bit_for_bit():
+    torch.manual_seed(2)
+    v = VelocityField(depth=4, width=32)
+    for p in v.parameters():
+        torch.nn.init.normal_(p, std=0.5)   # plenty of negative pre-activations
+    x = torch.rand(300, 3)
+    x[:5] = 0                                # and a few exact zeros
+    grads = []
+    for f in (v, lambda x: _reference_velocity(v, x)):
+        xi = x.clone().requires_grad_()
+        out = f(xi)
+        v.zero_grad()
+        (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+        grads.append([out.detach(), xi.grad] + [p.grad.clone() for p in v.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+
+
+def _saved_bytes(flow, x):
+    """Bytes autograd keeps for the backward pass of a trajectory (each storage counted once)."""
+    seen = {}
+
+    def pack(t):
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        end = flow(x)
+    return sum(seen.values()), end
+
+
+def test_recomputing_the_flow_keeps_less_and_gives_the_same_gradients_bit_for_bit():
+    torch.manual_seed(3)
+    x = inside_positions(2000, dtype=torch.float32)
+    mass = torch.rand(2000)
+    weights = torch.rand(SHAPE)
+    results = []
+    for recompute in (False, True):
+        torch.manual_seed(4)
+        flow = Flow(depth=3, width=50, frames=5, recompute=recompute)
+        for p in flow.parameters():
+            torch.nn.init.normal_(p, std=0.3)
+        saved, end = _saved_bytes(flow, x)
+        (splat(mass, end, SHAPE, STEP) * weights).sum().backward()
+        results.append((saved, end.detach(), [p.grad for p in flow.parameters()]))
+    (kept, end0, grads0), (kept_recomputed, end1, grads1) = results
+    assert kept >= 5 * flow.velocity.activation_bytes(2000)
+    assert kept_recomputed < kept / 10
+    assert torch.equal(end0, end1)
+    assert all(torch.equal(a, b) for a, b in zip(grads0, grads1))
+
+
+def test_recomputation_is_automatic_only_past_the_activation_budget():
+    flow = Flow(depth=3, width=100, frames=10)
+    x = torch.zeros(1000, 3)
+    assert not flow.recomputes(x)                        # 1000 particles: 8 MB of activations
+    flow.budget = 1 << 20
+    assert flow.recomputes(x)
+    with torch.no_grad():
+        assert not flow.recomputes(x)                    # nothing to keep without gradients
+    assert Flow().recomputes(torch.zeros(200_000, 3))   # a 160³ map's particles: 1.6 GB
