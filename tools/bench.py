@@ -158,7 +158,7 @@ def step_memory_here(n, device, recompute='auto'):
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
     training.run()
     sync(device)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit - base, 'ru_maxrss'
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit - base, 'ru_maxrss growth (a lower bound)'
 
 
 def step_memory(n, device, recompute='auto'):
