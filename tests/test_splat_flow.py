@@ -77,3 +77,87 @@ def test_flow_gradient_wrt_weights_matches_finite_differences():
 
     params = tuple(p.detach().clone().requires_grad_() for p in flow.parameters())
     assert torch.autograd.gradcheck(loss, params, eps=1e-7, atol=1e-5)
+
+
+def _reference_velocity(v, x, row_major_first=True):
+    """The velocity field with out-of-place leaky ReLUs (and nn.Linear's own first layer)."""
+    for i, layer in enumerate(v.layers[:-1]):
+        if i == 0 and row_major_first:
+            x = torch.addmm(layer.bias, x, layer.weight.t().contiguous())
+        else:
+            x = layer(x)
+        x = torch.nn.functional.leaky_relu(x, 0.01)
+    return v.layers[-1](x)
+
+
+def _velocities_and_gradients(v, f):
+    torch.manual_seed(2)
+    for p in v.parameters():
+        torch.nn.init.normal_(p, std=0.5)   # plenty of negative pre-activations
+    x = torch.rand(3000, 3)
+    x[:5] = 0                                # and a few exact zeros
+    x.requires_grad_()
+    out = f(x)
+    v.zero_grad()
+    (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+    return [out.detach(), x.grad] + [p.grad.clone() for p in v.parameters()]
+
+
+def test_in_place_leaky_relu_gives_the_same_velocities_and_gradients_bit_for_bit():
+    v = VelocityField(depth=4, width=32)
+    ours = _velocities_and_gradients(v, v)
+    reference = _velocities_and_gradients(v, lambda x: _reference_velocity(v, x))
+    assert all(torch.equal(a, b) for a, b in zip(ours, reference))
+
+
+def test_row_major_first_layer_gives_the_same_velocities_and_gradients():
+    v = VelocityField(depth=3, width=100)
+    ours = _velocities_and_gradients(v, v)
+    linear = _velocities_and_gradients(v, lambda x: _reference_velocity(v, x, row_major_first=False))
+    assert torch.equal(ours[0], linear[0])             # the same velocities, bit for bit
+    for a, b in zip(ours[1:], linear[1:]):              # gradients summed in another order
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6 * b.abs().max().item())
+
+
+def _saved_bytes(flow, x):
+    """Bytes autograd keeps for the backward pass of a trajectory (each storage counted once)."""
+    seen = {}
+
+    def pack(t):
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        end = flow(x)
+    return sum(seen.values()), end
+
+
+def test_recomputing_the_flow_keeps_less_and_gives_the_same_gradients_bit_for_bit():
+    torch.manual_seed(3)
+    x = inside_positions(2000, dtype=torch.float32)
+    mass = torch.rand(2000)
+    weights = torch.rand(SHAPE)
+    results = []
+    for recompute in (False, True):
+        torch.manual_seed(4)
+        flow = Flow(depth=3, width=50, frames=5, recompute=recompute)
+        for p in flow.parameters():
+            torch.nn.init.normal_(p, std=0.3)
+        saved, end = _saved_bytes(flow, x)
+        (splat(mass, end, SHAPE, STEP) * weights).sum().backward()
+        results.append((saved, end.detach(), [p.grad for p in flow.parameters()]))
+    (kept, end0, grads0), (kept_recomputed, end1, grads1) = results
+    assert kept >= 5 * flow.velocity.activation_bytes(2000)
+    assert kept_recomputed < kept / 10
+    assert torch.equal(end0, end1)
+    assert all(torch.equal(a, b) for a, b in zip(grads0, grads1))
+
+
+def test_recomputation_is_automatic_only_past_the_activation_budget():
+    flow = Flow(depth=3, width=100, frames=10)
+    x = torch.zeros(1000, 3)
+    assert not flow.recomputes(x)                        # 1000 particles: 8 MB of activations
+    flow.budget = 1 << 20
+    assert flow.recomputes(x)
+    with torch.no_grad():
+        assert not flow.recomputes(x)                    # nothing to keep without gradients
+    assert Flow().recomputes(torch.zeros(200_000, 3))   # a 160³ map's particles: 1.6 GB

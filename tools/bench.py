@@ -1,11 +1,16 @@
-"""Speed figures measured in one run: the W2 loss (exact vs fast kernel) and a training step.
+"""Speed and memory figures measured in one run: the W2 loss (exact vs fast kernel), a training
+step, how a step splits between the MLP, splatting and the loss, and its peak memory.
 
 Uses the AdK initial/target pair, binned or padded to each box size.  Every ratio is
-of two timings taken here, now, on the same device.
+of two timings taken here, now, on the same device.  A "step" is one full-grid training
+step: every particle above level, default width 100, no binning, forward + backward + Adam.
 """
 
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
 import time
 
@@ -13,10 +18,13 @@ import torch
 
 from chimerax.cryotrans.engine import Grid, Settings, Training, prepare_pair, read_map
 from chimerax.cryotrans.engine.maps import resample
+from chimerax.cryotrans.engine.splat import splat
 from chimerax.cryotrans.engine.training import choose_device
 from chimerax.cryotrans.engine.wasserstein import w2_loss
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'adk')
+SECTIONS = ('speed', 'split', 'memory')
+RECOMPUTE = {'auto': 'auto', 'on': True, 'off': False}
 
 
 def adk_pair(n):
@@ -26,6 +34,14 @@ def adk_pair(n):
     size = g.shape[0] * g.voxel_size[0]
     grid = Grid((n, n, n), (size / n,) * 3, tuple(o - 0.5 * g.voxel_size[0] + 0.5 * size / n for o in g.origin))
     return prepare_pair(resample(a, g, grid), grid, resample(b, g1, grid), grid, 0.02, 0.02, log=lambda m: None)
+
+
+def sync(device):
+    """Wait for the device's queued work, so that wall-clock times are its times."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+    elif device.type == 'mps':
+        torch.mps.synchronize()
 
 
 def timed(f, repeat):
@@ -42,36 +58,185 @@ def loss_time(pair, kernel, device, repeat):
 
     def once():
         w2_loss(a0, a1, pair.grid.unit_step, kernel=kernel).backward()
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
+        sync(device)
     return timed(once, repeat)
 
 
-def step_time(pair, kernel, device, steps):
-    training = Training(pair, Settings(steps=steps + 1, bin=1, kernel=kernel, device=device.type))
+def full_grid_training(pair, device, steps=1, kernel='fast', recompute='auto'):
+    training = Training(pair, Settings(steps=steps, bin=1, kernel=kernel, device=device.type))
+    training.flow.recompute = recompute
+    return training
+
+
+def step_time(pair, kernel, device, steps, recompute='auto'):
+    training = full_grid_training(pair, device, steps + 1, kernel, recompute)
     training.run(stop=lambda: training.step >= 1)
+    sync(device)
     start = time.perf_counter()
     training.run()
+    sync(device)
     return (time.perf_counter() - start) / steps
+
+
+def step_split(pair, device, repeat, recompute='auto'):
+    """Seconds of a full-grid step's parts, each forward + backward: MLP (the flow), splatting, loss.
+
+    The parts are cut apart at the splatted density and the moved positions (detached,
+    their gradients passed back by hand), so each backward is timed on its own.
+    """
+    training = full_grid_training(pair, device, 1, recompute=recompute)
+    factor, target, step_unit, mass, positions = training._level_at(0)
+    flow, parts = training.flow, [0.0, 0.0, 0.0]
+
+    def clock():
+        sync(device)
+        return time.perf_counter()
+    for r in range(repeat + 1):
+        flow.zero_grad()
+        t0 = clock()
+        moved = flow(positions)
+        t1 = clock()
+        x = moved.detach().requires_grad_()
+        density = splat(mass, x, target.shape, step_unit)
+        t2 = clock()
+        d = density.detach().requires_grad_()
+        loss = training._loss(d, target, step_unit)
+        loss.backward()
+        t3 = clock()
+        density.backward(d.grad)
+        t4 = clock()
+        moved.backward(x.grad)
+        t5 = clock()
+        if r:   # the first is a warm-up
+            for i, dt in enumerate((t1 - t0 + t5 - t4, t2 - t1 + t4 - t3, t3 - t2)):
+                parts[i] += dt / repeat
+    return parts, flow.recomputes(positions)
+
+
+def _rss_peak_reset():
+    """Reset the kernel's peak-RSS mark (Linux); False where it cannot be."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def _rss(field):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) * 1024
+    raise OSError(field)
+
+
+def step_memory_here(n, device, recompute='auto'):
+    """Peak bytes one full-grid step adds to what is held before it, measured in this process.
+
+    CUDA: torch.cuda.max_memory_allocated.  Elsewhere the process's peak resident size
+    (the step's own peak where Linux lets the mark be reset; else ru_maxrss, which
+    counts the setup's peak too when that was higher): run it in a fresh process.
+    """
+    pair = adk_pair(n)
+    training = full_grid_training(pair, device, 1, recompute=recompute)
+    training._level_at(0)
+    sync(device)
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        training.run()
+        sync(device)
+        return torch.cuda.max_memory_allocated(device) - base, 'cuda max_memory_allocated'
+    if _rss_peak_reset():
+        base = _rss('VmRSS')
+        training.run()
+        sync(device)
+        return _rss('VmHWM') - base, 'peak RSS'
+    unit = 1 if sys.platform == 'darwin' else 1024
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+    training.run()
+    sync(device)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit - base, 'ru_maxrss growth (a lower bound)'
+
+
+def step_memory(n, device, recompute='auto'):
+    """step_memory_here, in a fresh process off CUDA (a process's peak resident size only grows)."""
+    if device.type == 'cuda':
+        return step_memory_here(n, device, recompute)
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), '--memory-child', str(n),
+                          '--device', device.type, '--recompute', recompute_name(recompute),
+                          '--threads', str(torch.get_num_threads())],
+                         check=True, capture_output=True, text=True).stdout
+    peak, how = json.loads(out.strip().splitlines()[-1])
+    return peak, how
+
+
+def recompute_name(value):
+    return {v: k for k, v in RECOMPUTE.items()}[value]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--sizes', default='32,48,64')
+    p.add_argument('--sizes', default='32,48,64', help='box edges, comma-separated (default 32,48,64)')
     p.add_argument('--device', default='auto')
+    p.add_argument('--sections', default=','.join(SECTIONS),
+                   help=f'which tables, comma-separated, of {", ".join(SECTIONS)} (default all)')
+    p.add_argument('--memory', action='store_true', help='only the memory table (--sections memory)')
+    p.add_argument('--recompute', choices=tuple(RECOMPUTE), default='auto',
+                   help="the flow's activation recomputation in the split and memory tables (default auto)")
+    p.add_argument('--repeat', type=int, default=3, help='timed repeats of the fast loss, step and split')
+    p.add_argument('--threads', type=int, default=0, help='torch CPU threads (default: torch\'s choice)')
+    p.add_argument('--memory-child', type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = choose_device(args.device)
-    print(f'device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads')
-    print(f'{"box":>6} {"particles":>9} {"loss exact s":>12} {"loss fast s":>13} {"ratio":>6} '
-          f'{"step exact s":>12} {"step fast s":>13} {"ratio":>6}')
-    for n in (int(s) for s in args.sizes.split(',')):
-        pair = adk_pair(n)
-        le = loss_time(pair, 'exact', device, 1)
-        lw = loss_time(pair, 'fast', device, 3)
-        se = step_time(pair, 'exact', device, 1)
-        sw = step_time(pair, 'fast', device, 3)
-        print(f'{n:>5}³ {int((pair.initial > 0).sum()):>9} {le:>12.3f} {lw:>13.3f} {le / lw:>6.1f} '
-              f'{se:>12.3f} {sw:>13.3f} {se / sw:>6.1f}', flush=True)
+    recompute = RECOMPUTE[args.recompute]
+    if args.memory_child:
+        print(json.dumps(step_memory_here(args.memory_child, device, recompute)))
+        return 0
+    sections = ['memory'] if args.memory else [s.strip() for s in args.sections.split(',') if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        p.error(f'unknown sections {", ".join(sorted(unknown))}; known: {", ".join(SECTIONS)}')
+    sizes = [int(s) for s in args.sizes.split(',')]
+    print(f'device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads', flush=True)
+    pairs = {}
+
+    def pair(n):
+        if n not in pairs:
+            pairs[n] = adk_pair(n)
+        return pairs[n]
+
+    def particles(n):
+        return int((pair(n).initial > 0).sum())
+    if 'speed' in sections:
+        print(f'{"box":>6} {"particles":>9} {"loss exact s":>12} {"loss fast s":>13} {"ratio":>6} '
+              f'{"step exact s":>12} {"step fast s":>13} {"ratio":>6}')
+        for n in sizes:
+            le = loss_time(pair(n), 'exact', device, 1)
+            lw = loss_time(pair(n), 'fast', device, args.repeat)
+            se = step_time(pair(n), 'exact', device, 1)
+            sw = step_time(pair(n), 'fast', device, args.repeat)
+            print(f'{n:>5}³ {particles(n):>9} {le:>12.3f} {lw:>13.3f} {le / lw:>6.1f} '
+                  f'{se:>12.3f} {sw:>13.3f} {se / sw:>6.1f}', flush=True)
+    if 'split' in sections:
+        print(f'\nfull-grid step (fast loss), recompute {args.recompute}: s/step and its parts, each forward + backward')
+        print(f'{"box":>6} {"particles":>9} {"recompute":>9} {"step s":>8} {"MLP s":>8} {"splat s":>8} '
+              f'{"loss s":>8} {"rest s":>8}')
+        for n in sizes:
+            step = step_time(pair(n), 'fast', device, args.repeat, recompute)
+            (mlp, spl, loss), recomputed = step_split(pair(n), device, args.repeat, recompute)
+            print(f'{n:>5}³ {particles(n):>9} {"yes" if recomputed else "no":>9} {step:>8.3f} {mlp:>8.3f} '
+                  f'{spl:>8.3f} {loss:>8.3f} {step - mlp - spl - loss:>8.3f}', flush=True)
+    if 'memory' in sections:
+        print(f'\npeak memory of one full-grid step (forward + backward + Adam), recompute {args.recompute}')
+        print(f'{"box":>6} {"particles":>9} {"peak GB":>8}  measured as')
+        for n in sizes:
+            peak, how = step_memory(n, device, recompute)
+            print(f'{n:>5}³ {particles(n):>9} {peak / 2**30:>8.3f}  {how}', flush=True)
     return 0
 
 
