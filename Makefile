@@ -41,7 +41,7 @@ demo: $(BUNDLE)
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
 bench: $(BUNDLE)
-	$(PY) tools/bench.py
+	$(PY) tools/bench.py --sizes 64,96,128,160
 
 # Our morph vs ChimeraX `volume morph` (and MorphOT with PEERS_ARGS) on the AdK pair, in one run.
 peers: $(BUNDLE)

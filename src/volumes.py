@@ -30,11 +30,14 @@ def initial_to_target(initial, target):
 
 
 def open_series(session, frames, initial, name, model_id=None):
-    """Add the frames as a MapSeries on the initial map's grid, shown like it, placed where it is."""
+    """Add the frames as a MapSeries on the initial map's grid, shown like it, placed where it is.
+
+    Each frame gets its own copy of the values, which later refreshes overwrite in place.
+    """
     from chimerax.map.volume import open_grids
     from chimerax.map_data import ArrayGridData
     d = initial.data
-    grids = [ArrayGridData(np.ascontiguousarray(f, dtype=np.float32), origin=d.origin, step=d.step,
+    grids = [ArrayGridData(np.array(f, dtype=np.float32), origin=d.origin, step=d.step,
                            name=f'frame {i}') for i, f in enumerate(frames)]
     (series,), _ = open_grids(session, grids, name, vseries=True, show_dialog=False)
     for v in series.maps:

@@ -99,7 +99,7 @@ def test_l2_refinement_lowers_the_l2_loss():
 
 
 def test_multiscale_schedule_starts_coarse_and_ends_on_the_full_grid():
-    assert schedule((64, 64, 64), 400) == [(2, 300), (1, 100)]
+    assert schedule((64, 64, 64), 500) == [(2, 400), (1, 100)]
     plan = schedule((100, 128, 90), 1000)
     assert [f for f, _ in plan] == [4, 2, 1] and sum(n for _, n in plan) == 1000
     assert schedule((32, 32, 32), 100) == [(1, 100)]

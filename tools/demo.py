@@ -98,7 +98,7 @@ def run(target_name, out, steps, device, quick):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--targets', default='7A,5A', help='closed-state targets to morph onto (7A, 5A)')
-    p.add_argument('--steps', type=int, default=1500)
+    p.add_argument('--steps', type=int, default=1250)
     p.add_argument('--device', default='auto')
     p.add_argument('--out', default=os.path.join(ROOT, 'demo_out'))
     p.add_argument('--quick', action='store_true', help='a few coarse steps: checks the demo runs, not its numbers')

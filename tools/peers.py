@@ -1,6 +1,6 @@
 """Peer comparison on the AdK pair, in one run: CryoTRANS, ChimeraX `volume morph`, MorphOT.
 
-    python tools/peers.py [--steps 1500] [--morphot CHECKOUT --morphot-python PYTHON]
+    python tools/peers.py [--steps 1250] [--morphot CHECKOUT --morphot-python PYTHON]
 
 times, on this machine and in this process (MorphOT in a child process), one trajectory
 of the open 3 Å -> closed 7 Å AdK pair (64³, 1.5 Å voxels) with 11 frames by
@@ -199,7 +199,7 @@ def table(rows):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--steps', type=int, default=1500, help='our training steps (the demo: 1500)')
+    p.add_argument('--steps', type=int, default=1250, help='our training steps (the demo: 1250)')
     p.add_argument('--frames', type=int, default=10, help='frames after the first (the demo: 10, so 11 in all)')
     p.add_argument('--device', default='auto')
     p.add_argument('--threads', type=int, help="torch CPU threads (default: torch's own choice)")
