@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, 'data', 'adk')
 # Levels as fractions of each map's peak. The maps have no noise, but the hard Fourier cut leaves
 # ringing around the molecule; 0.1 keeps it out of the initial map's particles, 0.3 trims the
-# target's blur halo. Measured (1500 steps, 7 Å target): level0 0.02 -> 6.6-6.8 Å, 0.1 -> 3.9 Å.
+# target's blur halo. Measured (1500 steps, 7 Å target): level0 0.02 -> 6.6-6.8 Å, 0.1 -> 3.9-4.2 Å.
 LEVEL0, LEVEL1 = 0.1, 0.3
 
 
