@@ -229,7 +229,7 @@ def main(argv=None):
 
     print(f'(a) CryoTRANS: {args.steps} steps ...', flush=True)
     ours = time_ours(args.steps, args.frames, args.device, LEVEL0, LEVEL1, args.out)
-    rows.append(('CryoTRANS (this bundle)', f'neural-ODE flow trained {args.steps} steps ({ours["device"]}, {torch.get_num_threads()} threads), '
+    rows.append(('CryoTRANS (this bundle)', f'neural-ODE flow trained {args.steps} steps ({ours["device"]}, {torch.get_num_threads()} thread{"s" if torch.get_num_threads() > 1 else ""}), '
                  'then its Euler frames', ours['frames'], f'{ours["seconds"]:.1f}',
                  f'{ours["fsc"]:.2f} Å (target itself {ours["target_fsc"]:.2f} Å)'))
 
