@@ -17,6 +17,7 @@ import time
 import torch
 
 from chimerax.cryotrans.engine import Grid, Settings, Training, prepare_pair, read_map
+from chimerax.cryotrans.engine.allocator import freed_memory_kept
 from chimerax.cryotrans.engine.maps import resample
 from chimerax.cryotrans.engine.splat import splat
 from chimerax.cryotrans.engine.training import choose_device
@@ -96,6 +97,12 @@ def step_split(pair, device, repeat, recompute='auto'):
     def clock():
         sync(device)
         return time.perf_counter()
+    with freed_memory_kept(device):   # as Training.run has it
+        _split(flow, training, target, step_unit, mass, positions, clock, parts, repeat)
+    return parts, flow.recomputes(positions)
+
+
+def _split(flow, training, target, step_unit, mass, positions, clock, parts, repeat):
     for r in range(repeat + 1):
         flow.zero_grad()
         t0 = clock()
@@ -115,7 +122,6 @@ def step_split(pair, device, repeat, recompute='auto'):
         if r:   # the first is a warm-up
             for i, dt in enumerate((t1 - t0 + t5 - t4, t2 - t1 + t4 - t3, t3 - t2)):
                 parts[i] += dt / repeat
-    return parts, flow.recomputes(positions)
 
 
 def _rss_peak_reset():

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import torch
 
+from .allocator import freed_memory_kept
 from .flow import Flow
 from .maps import MapError
 from .particles import particles
@@ -175,25 +176,29 @@ class Training:
         is written every checkpoint_every steps and when the run ends either way.
         """
         start = time.perf_counter() - self.elapsed
-        while not self.finished:
-            if stop is not None and stop():
-                break
-            factor, target, step_unit, mass, positions = self._level_at(self.step)
-            self.optimizer.zero_grad()
-            density = splat(mass, self.flow(positions), target.shape, step_unit)
-            loss = self._loss(density, target, step_unit)
-            loss.backward()
-            self.optimizer.step()
-            self.step += 1
-            self.losses.append(loss.item())
-            self.elapsed = time.perf_counter() - start
-            if progress is not None:
-                progress(self.step, self.settings.steps, self.losses[-1], self.elapsed)
-            if checkpoint_path and checkpoint_every and self.step % checkpoint_every == 0 and not self.finished:
-                save_checkpoint(checkpoint_path, self.checkpoint())
+        with freed_memory_kept(self.device):
+            while not self.finished:
+                if stop is not None and stop():
+                    break
+                self._step(start, progress)
+                if checkpoint_path and checkpoint_every and self.step % checkpoint_every == 0 and not self.finished:
+                    save_checkpoint(checkpoint_path, self.checkpoint())
         if checkpoint_path:
             save_checkpoint(checkpoint_path, self.checkpoint())
         return self.finished
+
+    def _step(self, start, progress):
+        factor, target, step_unit, mass, positions = self._level_at(self.step)
+        self.optimizer.zero_grad()
+        density = splat(mass, self.flow(positions), target.shape, step_unit)
+        loss = self._loss(density, target, step_unit)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        self.losses.append(loss.item())
+        self.elapsed = time.perf_counter() - start
+        if progress is not None:
+            progress(self.step, self.settings.steps, self.losses[-1], self.elapsed)
 
     def checkpoint(self):
         """The run's whole state as plain tensors and numbers (loads with weights_only=True)."""
