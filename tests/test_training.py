@@ -117,19 +117,23 @@ def test_bad_settings_are_map_errors_naming_the_setting():
     assert choose_device('cpu') == torch.device('cpu')
 
 
-def test_freed_memory_is_kept_only_while_a_cpu_run_trains():
+def test_freed_memory_is_kept_only_while_a_large_cpu_run_trains(monkeypatch):
     import sys
+    from chimerax.cryotrans.engine import allocator
     from chimerax.cryotrans.engine.allocator import freed_memory_kept, kept_now
     pair = prepare_pair(blob(GRID, (16, 20, 20)), GRID, blob(GRID, (20, 20, 20)), GRID, 0.05, 0.05, **QUIET)
     seen = []
-    t = Training(pair, Settings(steps=3, bin=1, device='cpu'))
+    t = Training(pair, Settings(steps=4, bin=1, device='cpu'))
+    t.run(progress=lambda *a: seen.append(kept_now()), stop=lambda: t.step >= 2)
+    monkeypatch.setattr(allocator, 'LARGE', t.largest_tensor() - 1)    # as if the maps were large
     t.run(progress=lambda *a: seen.append(kept_now()))
     linux = sys.platform.startswith('linux')
-    assert seen == [linux] * 3 and not kept_now()
-    with freed_memory_kept('cpu'):          # two runs at once: the first to end leaves it on
-        with freed_memory_kept('cpu'):
+    assert seen == [False, False, linux, linux] and not kept_now()
+    big = allocator.LARGE + 1
+    with freed_memory_kept('cpu', big):          # two runs at once: the first to end leaves it on
+        with freed_memory_kept('cpu', big):
             pass
         assert kept_now() == linux
     assert not kept_now()
-    with freed_memory_kept('cuda'):
+    with freed_memory_kept('cuda', big):
         assert not kept_now()

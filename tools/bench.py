@@ -97,7 +97,7 @@ def step_split(pair, device, repeat, recompute='auto'):
     def clock():
         sync(device)
         return time.perf_counter()
-    with freed_memory_kept(device):   # as Training.run has it
+    with freed_memory_kept(device, training.largest_tensor()):   # as Training.run has it
         _split(flow, training, target, step_unit, mass, positions, clock, parts, repeat)
     return parts, flow.recomputes(positions)
 

@@ -7,7 +7,10 @@ and faulting in every page again: measured on a 2-core CPU at 128³, a step took
 with that and 1.36 s with freed memory kept for reuse.  While any run trains, glibc is
 told to serve large blocks from its heap and not to trim it; when the last run ends the
 usual limits come back and the heap is trimmed, so ChimeraX returns the memory to the
-system.  Elsewhere (CUDA has its own caching allocator; macOS, Windows) this does nothing.
+system.  Only for steps whose largest tensor is above 32 MB, the most glibc's adaptive
+threshold ever serves from its heap: below that it already reuses memory, and the 64³
+demo ran no faster (43 vs 46 s in a worker thread) with the setting.  Elsewhere (CUDA has
+its own caching allocator; macOS, Windows) this does nothing.
 """
 
 import ctypes
@@ -17,6 +20,7 @@ from contextlib import contextmanager
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 _DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
+LARGE = 32 << 20     # glibc's largest adaptive mmap threshold on 64-bit systems
 _lock = threading.Lock()
 _users = 0
 
@@ -32,9 +36,10 @@ def _glibc():
 
 
 @contextmanager
-def freed_memory_kept(device):
-    """While inside, freed CPU memory stays in the process for the next step (see above)."""
-    libc = _glibc() if getattr(device, 'type', device) == 'cpu' else None
+def freed_memory_kept(device, largest):
+    """While inside, freed CPU memory stays in the process for the next step, when a step's
+    largest tensor (bytes) is above LARGE (see above)."""
+    libc = _glibc() if getattr(device, 'type', device) == 'cpu' and largest > LARGE else None
     if libc is None:
         yield
         return

@@ -176,7 +176,7 @@ class Training:
         is written every checkpoint_every steps and when the run ends either way.
         """
         start = time.perf_counter() - self.elapsed
-        with freed_memory_kept(self.device):
+        with freed_memory_kept(self.device, self.largest_tensor()):
             while not self.finished:
                 if stop is not None and stop():
                     break
@@ -186,6 +186,11 @@ class Training:
         if checkpoint_path:
             save_checkpoint(checkpoint_path, self.checkpoint())
         return self.finished
+
+    def largest_tensor(self):
+        """Bytes of a full-grid step's largest tensor: an MLP activation or a float64 Sinkhorn array."""
+        particles = int(np.count_nonzero(self.pair.initial))
+        return max(particles * self.settings.width * 4, self.pair.initial.size * 8)
 
     def _step(self, start, progress):
         factor, target, step_unit, mass, positions = self._level_at(self.step)
