@@ -98,30 +98,26 @@ def step_split(pair, device, repeat, recompute='auto'):
         sync(device)
         return time.perf_counter()
     with freed_memory_kept(device, training.largest_tensor()):   # as Training.run has it
-        _split(flow, training, target, step_unit, mass, positions, clock, parts, repeat)
+        for r in range(repeat + 1):
+            flow.zero_grad()
+            t0 = clock()
+            moved = flow(positions)
+            t1 = clock()
+            x = moved.detach().requires_grad_()
+            density = splat(mass, x, target.shape, step_unit)
+            t2 = clock()
+            d = density.detach().requires_grad_()
+            loss = training._loss(d, target, step_unit)
+            loss.backward()
+            t3 = clock()
+            density.backward(d.grad)
+            t4 = clock()
+            moved.backward(x.grad)
+            t5 = clock()
+            if r:   # the first is a warm-up
+                for i, dt in enumerate((t1 - t0 + t5 - t4, t2 - t1 + t4 - t3, t3 - t2)):
+                    parts[i] += dt / repeat
     return parts, flow.recomputes(positions)
-
-
-def _split(flow, training, target, step_unit, mass, positions, clock, parts, repeat):
-    for r in range(repeat + 1):
-        flow.zero_grad()
-        t0 = clock()
-        moved = flow(positions)
-        t1 = clock()
-        x = moved.detach().requires_grad_()
-        density = splat(mass, x, target.shape, step_unit)
-        t2 = clock()
-        d = density.detach().requires_grad_()
-        loss = training._loss(d, target, step_unit)
-        loss.backward()
-        t3 = clock()
-        density.backward(d.grad)
-        t4 = clock()
-        moved.backward(x.grad)
-        t5 = clock()
-        if r:   # the first is a warm-up
-            for i, dt in enumerate((t1 - t0 + t5 - t4, t2 - t1 + t4 - t3, t3 - t2)):
-                parts[i] += dt / repeat
 
 
 def _rss_peak_reset():
