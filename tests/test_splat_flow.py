@@ -161,3 +161,40 @@ def test_recomputation_is_automatic_only_past_the_activation_budget():
     with torch.no_grad():
         assert not flow.recomputes(x)                    # nothing to keep without gradients
     assert Flow().recomputes(torch.zeros(200_000, 3))   # a 160³ map's particles: 1.6 GB
+
+
+def _autograd_trajectory(flow, x):
+    """The flow step by step through plain autograd, as a yardstick for its own backward pass."""
+    out = [x]
+    for _ in range(flow.frames):
+        out.append(out[-1] + _reference_velocity(flow.velocity, out[-1]) / flow.frames)
+    return out
+
+
+def test_block_by_block_backward_matches_autograd_through_every_frame():
+    torch.manual_seed(5)
+    flow = Flow(depth=4, width=16, frames=4).double()
+    for p in flow.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    x = inside_positions(300)
+    seeds = [torch.randn(300, 3, dtype=torch.float64) for _ in range(5)]   # every frame gets a gradient
+    results = []
+    for rows in (None, 64, 1000):            # autograd; 5 blocks, the last one short; one block
+        x_ = x.clone().requires_grad_()
+        flow.zero_grad()
+        if rows is None:
+            path = _autograd_trajectory(flow, x_)
+        else:
+            flow.block_rows = lambda x, rows=rows: rows
+            path = flow.trajectory(x_)
+        sum((p * s).sum() for p, s in zip(path, seeds)).backward()
+        results.append([torch.stack(path).detach(), x_.grad] + [p.grad.clone() for p in flow.parameters()])
+    for blocks in results[1:]:
+        for a, b in zip(results[0], blocks):
+            assert torch.allclose(a, b, rtol=1e-12, atol=1e-12 * b.abs().max().item())
+
+
+def test_the_flow_moves_particles_in_cache_sized_blocks_on_the_cpu_only():
+    flow = Flow()
+    assert flow.block_rows(torch.zeros(100_000, 3)) < 10_000
+    assert flow.block_rows(torch.zeros(100_000, 3, device='meta')) == 100_000
