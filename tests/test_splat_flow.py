@@ -155,12 +155,13 @@ def test_recomputing_the_flow_keeps_less_and_gives_the_same_gradients_bit_for_bi
 def test_recomputation_is_automatic_only_past_the_activation_budget():
     flow = Flow(depth=3, width=100, frames=10)
     x = torch.zeros(1000, 3)
-    assert not flow.recomputes(x)                        # 1000 particles: 8 MB of activations
+    assert not flow.recomputes(x)                        # 1000 particles: 4 MB of activations
     flow.budget = 1 << 20
     assert flow.recomputes(x)
     with torch.no_grad():
         assert not flow.recomputes(x)                    # nothing to keep without gradients
-    assert Flow().recomputes(torch.zeros(200_000, 3))   # a 160³ map's particles: 1.6 GB
+    assert not Flow().recomputes(torch.zeros(200_000, 3))   # a 160³ map's particles: 0.8 GB
+    assert Flow().recomputes(torch.zeros(300_000, 3))       # 1.2 GB
 
 
 def _autograd_trajectory(flow, x):

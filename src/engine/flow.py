@@ -51,15 +51,17 @@ class VelocityField(nn.Module):
         return [t for layer in self.layers for t in (layer.weight, layer.bias)]
 
     def activation_bytes(self, particles, dtype=torch.float32):
-        """What the flow keeps of one evaluation on this many particles: each hidden layer's activation."""
-        hidden = sum(layer.out_features for layer in self.layers[:-1])
+        """What the flow keeps of one evaluation on this many particles: the activation of
+        each hidden layer but the first (recomputed from the positions)."""
+        hidden = sum(layer.out_features for layer in self.layers[1:-1])
         return particles * hidden * torch.empty((), dtype=dtype).element_size()
 
 
-def _hidden(params, x, out=None):
-    """The hidden layers' activations for positions x (written into `out` when given)."""
+def _hidden(params, x, out=None, layers=None):
+    """The hidden layers' activations for positions x (the first `layers` of them; each
+    written into out[i] where that is given)."""
     acts, h = [], x
-    for i, (weight, bias) in enumerate(params[:-1]):
+    for i, (weight, bias) in enumerate(params[:-1][:layers]):
         h = torch.addmm(bias, h, weight.t(), out=None if out is None else out[i])
         nn.functional.leaky_relu(h, SLOPE, inplace=True)
         acts.append(h)
@@ -79,7 +81,7 @@ def _path(x, frames, rows, params, kept=None):
     for m in range(frames):
         for s in range(0, n, rows):
             here = path[m, s:s + rows]
-            acts = _hidden(params, here, None if kept is None else [a[m, s:s + rows] for a in kept])
+            acts = _hidden(params, here, None if kept is None else [None] + [a[m, s:s + rows] for a in kept])
             torch.add(here, _velocity(params, here, acts), alpha=1 / frames, out=path[m + 1, s:s + rows])
     return path
 
@@ -100,14 +102,16 @@ class _Euler(torch.autograd.Function):
     Its backward pass is written out by hand (the chain rule through each layer, leaky
     ReLU's slope read off the sign of its output) so that a block's activations and their
     gradients are used while they are still in cache, and each weight's gradient is summed
-    over blocks and steps in place.  Positions of every frame are kept; the activations are
-    kept too when `keep`, else recomputed one step at a time in the backward pass.
+    over blocks and steps in place.  Positions of every frame are kept.  When `keep`, so
+    are the activations of every hidden layer but the first, which is recomputed from the
+    positions (a product with 3 inputs costs less than reading its output back from
+    memory); else all are recomputed one step at a time in the backward pass.
     """
 
     @staticmethod
     def forward(ctx, x, frames, rows, keep, *flat):
         params = list(zip(flat[0::2], flat[1::2]))
-        kept = [x.new_empty(frames, x.shape[0], w.shape[0]) for w, _ in params[:-1]] if keep else []
+        kept = [x.new_empty(frames, x.shape[0], w.shape[0]) for w, _ in params[1:-1]] if keep else []
         path = _path(x, frames, rows, params, kept if keep else None)
         ctx.frames, ctx.rows, ctx.kept = frames, rows, len(kept)
         ctx.save_for_backward(path, *kept, *flat)
@@ -131,7 +135,8 @@ class _Euler(torch.autograd.Function):
             g_here = grad_x[s:s + rows]
             for m in reversed(range(frames)):
                 here = path[m, s:s + rows]
-                acts = [a[m, s:s + rows] for a in kept] if kept else _hidden(params, here)
+                acts = _hidden(params, here, layers=1) + [a[m, s:s + rows] for a in kept] if kept \
+                    else _hidden(params, here)
                 inputs = [here] + acts
                 g = g_here / frames
                 for i in reversed(range(len(params))):
