@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -47,11 +48,15 @@ def sync(device):
 
 
 def timed(f, repeat):
+    """Seconds per call of f: the median of `repeat` timed calls after one warm-up call (the
+    median, because on a shared machine single calls now and then take twice as long)."""
     f()
-    start = time.perf_counter()
+    times = []
     for _ in range(repeat):
+        start = time.perf_counter()
         f()
-    return (time.perf_counter() - start) / repeat
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def loss_time(pair, kernel, device, repeat):
@@ -75,13 +80,20 @@ def full_grid_training(pair, device, steps=1, kernel='fast', recompute='auto'):
 
 
 def step_time(pair, kernel, device, steps, recompute='auto'):
+    """Seconds per full-grid training step: the median of `steps` steps after a warm-up step."""
     training = full_grid_training(pair, device, steps + 1, kernel, recompute)
     training.run(stop=lambda: training.step >= 1)
+    times, last = [], [0.0]
+
+    def progress(*_):
+        sync(device)
+        now = time.perf_counter()
+        times.append(now - last[0])
+        last[0] = now
     sync(device)
-    start = time.perf_counter()
-    training.run()
-    sync(device)
-    return (time.perf_counter() - start) / steps
+    last[0] = time.perf_counter()
+    training.run(progress=progress)
+    return statistics.median(times)
 
 
 def step_split(pair, device, repeat, recompute='auto'):
@@ -193,7 +205,7 @@ def main(argv=None):
     p.add_argument('--memory', action='store_true', help='only the memory table (--sections memory)')
     p.add_argument('--recompute', choices=tuple(RECOMPUTE), default='auto',
                    help="the flow's activation recomputation in the split and memory tables (default auto)")
-    p.add_argument('--repeat', type=int, default=3, help='timed repeats of the fast loss, step and split')
+    p.add_argument('--repeat', type=int, default=5, help='timed repeats of the fast loss, step and split (median; split: mean)')
     p.add_argument('--threads', type=int, default=0, help='torch CPU threads (default: torch\'s choice)')
     p.add_argument('--memory-child', type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
