@@ -32,22 +32,13 @@ class VelocityField(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, x):
-        first, *hidden, last = self.layers
-        if x.dim() == 2:
-            # The same product as first(x), with the 3 × width weight laid out row-major: autograd
-            # then takes its gradient as xᵀ·g (3 × N by N × width), several times faster on CPUs
-            # than the (width × N)·(N × 3) product it takes for nn.Linear's transposed weight.
-            x = torch.addmm(first.bias, x, first.weight.t().contiguous())
-        else:
-            x = first(x)
-        # In place: autograd then keeps one tensor per hidden layer (the activation, which
-        # the next layer saves anyway and whose sign the leaky ReLU's backward needs), not two.
-        x = nn.functional.leaky_relu(x, SLOPE, inplace=True)
-        for layer in hidden:
-            x = nn.functional.leaky_relu(layer(x), SLOPE, inplace=True)
-        return last(x)
+        """Velocities at positions x (..., 3), through autograd (the flow has its own backward)."""
+        params = [(layer.weight, layer.bias) for layer in self.layers]
+        rows = x.reshape(-1, 3)
+        return _velocity(params, rows, _hidden(params, rows)).reshape(x.shape)
 
     def parameter_list(self):
+        """Weight and bias of each layer in turn, as the flow's autograd node takes them."""
         return [t for layer in self.layers for t in (layer.weight, layer.bias)]
 
     def activation_bytes(self, particles, dtype=torch.float32):
