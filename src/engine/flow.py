@@ -152,8 +152,9 @@ class Flow(nn.Module):
 
     recompute: True keeps only the positions of each frame for the backward pass and
     recomputes the velocity field's activations one Euler step at a time (about one
-    extra forward pass; the gradients are the same bit for bit); False keeps them all;
-    'auto' recomputes when keeping them would take more than `budget` bytes.
+    extra forward pass; the gradients are the same bit for bit); False keeps them (but
+    the first hidden layer's, which is cheap to recompute); 'auto' recomputes when
+    keeping them would take more than `budget` bytes.
     """
 
     def __init__(self, depth=3, width=100, frames=10, recompute='auto', budget=ACTIVATION_BUDGET):
