@@ -167,11 +167,13 @@ class Flow(nn.Module):
     def forward(self, x):
         return self.trajectory(x)[-1]
 
+    def _needs_gradients(self, x):
+        """Whether a trajectory from x takes part in a backward pass."""
+        return torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
+
     def recomputes(self, x):
         """Whether a trajectory from x will recompute activations in the backward pass."""
-        if not torch.is_grad_enabled() or self.recompute is False:
-            return False
-        if not (x.requires_grad or any(p.requires_grad for p in self.parameters())):
+        if self.recompute is False or not self._needs_gradients(x):
             return False
         if self.recompute == 'auto':
             return self.frames * self.velocity.activation_bytes(x.shape[0], x.dtype) > self.budget
@@ -188,7 +190,7 @@ class Flow(nn.Module):
         """Positions at t = 0, 1/M, ..., 1: the pseudo-trajectory's frames."""
         flat = self.velocity.parameter_list()
         rows = self.block_rows(x)
-        if torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in flat)):
+        if self._needs_gradients(x):
             path = _Euler.apply(x, self.frames, rows, not self.recomputes(x), *flat)
         else:
             path = _path(x, self.frames, rows, list(zip(flat[0::2], flat[1::2])))
