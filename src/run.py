@@ -149,12 +149,12 @@ class MorphRun(Task):
         kept = '' if self.series.deleted else f'; {len(self.series.maps)} frames as #{self.series.id_string}'
         saved = f'; frames and flow.pt written to {self.save_dir}' if self.save_dir and frames is not None else ''
         if state == FAILED:
-            log.error(f'{self.name}: failed after {t.step} of {t.settings.steps} steps: {self.error}'
+            log.error(f'{self.name}: failed after {t.step} of {t.total_steps} steps: {self.error}'
                       + ('' if self.series.deleted else f'; #{self.series.id_string} keeps the frames '
                          f'of step {self.shown_step}'))
         else:
             done = (f'{t.step} steps' if state == TaskState.FINISHED else
-                    f'stopped ({self._stop_reason}) after {t.step} of {t.settings.steps} steps')
+                    f'stopped ({self._stop_reason}) after {t.step} of {t.total_steps} steps')
             log.info(f'{self.name}: {done} in {t.elapsed:.1f} s, final loss {_last_loss(t):.5g}{kept}; '
                      f'correlation of the last frame with the target {fit:.4f}{saved}')
         log.status('')
@@ -180,11 +180,11 @@ class MorphRun(Task):
         t = self.training
         where = 'closed' if self.series.deleted else f'#{self.series.id_string}'
         if self.running:
-            state = f'running, step {t.step}/{t.settings.steps}, loss {_last_loss(t):.5g}'
+            state = f'running, step {t.step}/{t.total_steps}, loss {_last_loss(t):.5g}'
         elif self.state == FAILED:
-            state = f'failed after {t.step}/{t.settings.steps} steps: {self.error}'
+            state = f'failed after {t.step}/{t.total_steps} steps: {self.error}'
         elif self.state == STOPPED:
-            state = f'stopped after {t.step}/{t.settings.steps} steps, loss {_last_loss(t):.5g}'
+            state = f'stopped after {t.step}/{t.total_steps} steps, loss {_last_loss(t):.5g}'
         else:
             state = f'finished, {t.step} steps, loss {_last_loss(t):.5g}'
         return f'{where} {self.name}: {state}'

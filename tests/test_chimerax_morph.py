@@ -89,6 +89,13 @@ def test_morph_opens_the_trajectory_as_a_map_series(session, maps):
     assert '30 steps' in log and 'final loss' in log and 'correlation of the last frame' in log
 
 
+def test_morph_with_the_targets_resolution_ends_with_refinement(session, maps):
+    open_pair(session, maps)
+    series, log = logged(session, 'cryotrans morph #1 to #2 steps 4 resolution 8 refine 3 frames 2 wait true')
+    assert '4 steps, then 3 refining against #2 at 8 Å' in log and '7 steps in' in log
+    assert 'finished, 7 steps' in logged(session, 'cryotrans list')[1]
+
+
 def test_frames_play_save_and_come_back_from_a_session_file(session, maps, tmp_path):
     from chimerax.map_series import MapSeries
     open_pair(session, maps)
@@ -152,6 +159,7 @@ def test_the_series_sits_where_the_initial_map_is(session, maps):
     ('cryotrans morph #1', 'to'),
     ('cryotrans morph #1 to #2 frames 0', 'frames'),
     ('cryotrans morph #1 to #2 loss l1', 'loss'),
+    ('cryotrans morph #1 to #2 refine 5', 'resolution'),
     ('cryotrans morph #1 to #2 modelId 2', 'already exists'),
 ])
 def test_bad_input_is_a_user_error_and_opens_nothing(session, maps, command, message):

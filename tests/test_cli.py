@@ -39,6 +39,19 @@ def test_morph_writes_frames_on_the_initial_grid_a_checkpoint_and_a_loss_log(map
     assert 'step 20/40' in text and 'step 40/40' in text and 'FSC(0.5) vs truth' in text
 
 
+def test_morph_with_the_targets_resolution_refines_after_the_loss(maps, capsys):
+    out = maps / 'out'
+    code = main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
+                 '--level0', '0.2', '--level1', '0.05', '--steps', '6', '--resolution', '8', '--refine', '4'])
+    assert code == 0
+    assert len(open(out / 'loss.log').read().split('\n')) == 12
+    text = capsys.readouterr().out
+    assert "(1, 4, 'refine')" in text and 'step 10/10' in text
+    assert main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(maps / 'no'),
+                 '--refine', '4']) == 2
+    assert 'resolution' in capsys.readouterr().err and not (maps / 'no').exists()
+
+
 def test_frames_from_a_saved_flow_match_the_trained_ones(maps):
     out = maps / 'out'
     main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),

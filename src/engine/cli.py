@@ -16,8 +16,8 @@ import numpy as np
 from .fsc import correlation, fsc_resolution
 from .maps import MapError, read_map, resample, same_grid, write_map
 from .pair import prepare_pair
-from .training import (DEVICES, LOSSES, Settings, Training, flow_from_checkpoint, load_checkpoint,
-                       trajectory_frames)
+from .training import (DEVICES, LOSSES, REFINE_STEPS, Settings, Training, flow_from_checkpoint,
+                       load_checkpoint, trajectory_frames)
 from .wasserstein import KERNELS
 
 
@@ -38,7 +38,7 @@ def write_frames(folder, frames, grid):
 def _settings(args):
     s = Settings()
     for name in ('steps', 'frames', 'depth', 'width', 'lr', 'loss', 'epsilon', 'sinkhorn_iterations',
-                 'kernel', 'bin', 'seed', 'device'):
+                 'kernel', 'bin', 'seed', 'device', 'resolution', 'refine'):
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     return s.check()
@@ -67,7 +67,7 @@ def run_morph(args):
     log_path = os.path.join(args.out, 'loss.log')
     print(f'{int((pair.initial > 0).sum())} particles from {args.initial} (level {pair.level0:.4g}), '
           f'grid {grid0.shape[::-1]} at {grid0.voxel_size[0]:.3g} Å; device {training.device}; '
-          f'schedule (bin, steps) {training.plan}', flush=True)
+          f'schedule (bin, steps, loss) {training.plan}', flush=True)
     every = max(1, args.report_every)
 
     def progress(step, steps, loss, elapsed):
@@ -133,6 +133,10 @@ def parser():
     m.add_argument('--level0', type=float, help='initial map level (default: from its solvent noise)')
     m.add_argument('--level1', type=float, help='target map level (default: from its solvent noise)')
     m.add_argument('--steps', type=int, help=f'training steps (default {Settings.steps})')
+    m.add_argument('--resolution', type=float,
+                   help="the target map's resolution in Å: then refine against it at that resolution")
+    m.add_argument('--refine', type=int,
+                   help=f'refinement steps after the others (default {REFINE_STEPS} with --resolution)')
     m.add_argument('--frames', type=int, help='Euler steps M; M + 1 frames are written (default 10)')
     m.add_argument('--loss', choices=LOSSES)
     m.add_argument('--lr', type=float, help='Adam learning rate (default 1e-3)')

@@ -17,6 +17,7 @@ class MapPair:
     peak: float           # the initial map's maximum above level: frames × peak are in its units
     level0: float
     level1: float
+    target_map: np.ndarray = None   # the target on f0's grid as it is (no level): what refinement fits
 
     def fingerprints(self):
         """Short hashes of both prepared maps, to tell whether a checkpoint belongs to them."""
@@ -46,10 +47,12 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
     for name, values, level in (('initial', f0, 'level0'), ('target', f1, 'level1')):
         if values.max() <= 0:
             raise MapError(f'the {name} map has no density above its level; lower {level}')
+    as_is = np.asarray(target, dtype=np.float32)
     if transform is not None or not same_grid(grid0, grid1):
         f1 = np.maximum(resample(f1, grid1, grid0, transform), 0)
+        as_is = resample(as_is, grid1, grid0, transform).astype(np.float32)
         if f1.max() <= 0:
             raise MapError('the target map does not overlap the initial map\'s box; '
                            'place them over each other first (e.g. with fitmap)')
     f0, f1, peak = normalise_pair(f0, f1)
-    return MapPair(f0, f1, grid0, peak, float(level0), float(level1))
+    return MapPair(f0, f1, grid0, peak, float(level0), float(level1), as_is)
