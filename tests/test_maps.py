@@ -80,8 +80,10 @@ def test_solvent_level_of_a_noise_free_map_is_a_tenth_of_the_peak():
 def test_prepare_normalises_and_resamples_onto_the_initial_grid():
     g0 = Grid((20, 16, 24), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
     g1 = Grid((30, 24, 36), (1.4, 1.4, 1.4), (-3.0, -2.0, -1.0))
-    pair = prepare_pair(3 * blob(g0, (20, 16, 20)), g0, 7 * blob(g1, (26, 16, 20)), g1, 0.3, 0.7, log=lambda m: None)
-    assert pair.target.shape == pair.initial.shape == g0.shape
+    target = 7 * blob(g1, (26, 16, 20)) - 0.5
+    pair = prepare_pair(3 * blob(g0, (20, 16, 20)), g0, target, g1, 0.3, 0.7, log=lambda m: None)
+    assert pair.target.shape == pair.initial.shape == pair.target_map.shape == g0.shape
+    assert np.array_equal(pair.target_map, resample(target, g1, g0))     # as it is: no level, no scaling
     assert pair.initial.max() == pytest.approx(1.0)
     assert pair.peak == pytest.approx(3.0, rel=1e-3)
     assert pair.target.sum() == pytest.approx(pair.initial.sum(), rel=1e-5)
