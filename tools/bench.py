@@ -82,7 +82,19 @@ def full_grid_training(pair, device, steps=1, kernel='fast', recompute='auto'):
 def step_time(pair, kernel, device, steps, recompute='auto'):
     """Seconds per full-grid training step: the median of `steps` steps after a warm-up step."""
     training = full_grid_training(pair, device, steps + 1, kernel, recompute)
-    training.run(stop=lambda: training.step >= 1)
+    return _median_step(training, 1, device)
+
+
+def refine_step_time(pair, device, steps, resolution=7.0):
+    """Seconds per full-grid refinement step (after the one loss step and a warm-up refinement step)."""
+    training = Training(pair, Settings(steps=1, bin=1, device=device.type, resolution=resolution,
+                                       refine=steps + 1))
+    return _median_step(training, 2, device)
+
+
+def _median_step(training, warm, device):
+    """The median time of a run's steps after its first `warm` ones."""
+    training.run(stop=lambda: training.step >= warm)
     times, last = [], [0.0]
 
     def progress(*_):
@@ -103,7 +115,7 @@ def step_split(pair, device, repeat, recompute='auto'):
     their gradients passed back by hand), so each backward is timed on its own.
     """
     training = full_grid_training(pair, device, 1, recompute=recompute)
-    factor, target, step_unit, mass, positions = training._level_at(0)
+    factor, kind, target, step_unit, mass, positions = training._level_at(0)
     flow, parts = training.flow, [0.0, 0.0, 0.0]
 
     def clock():
@@ -119,7 +131,7 @@ def step_split(pair, device, repeat, recompute='auto'):
             density = splat(mass, x, target.shape, step_unit)
             t2 = clock()
             d = density.detach().requires_grad_()
-            loss = training._loss(d, target, step_unit)
+            loss = training._loss(kind, d, target, step_unit)
             loss.backward()
             t3 = clock()
             density.backward(d.grad)
@@ -243,13 +255,16 @@ def main(argv=None):
                   f'{se:>12.3f} {sw:>13.3f} {se / sw:>6.1f}', flush=True)
     if 'split' in sections:
         print(f'\nfull-grid step (fast loss), recompute {args.recompute}: s/step and its parts, each forward + backward')
+        print('(refine s: a step of refinement at the target\'s resolution, which replaces the full-grid loss '
+              'steps when a resolution is given)')
         print(f'{"box":>6} {"particles":>9} {"recompute":>9} {"step s":>8} {"MLP s":>8} {"splat s":>8} '
-              f'{"loss s":>8} {"rest s":>8}')
+              f'{"loss s":>8} {"rest s":>8} {"refine s":>8}')
         for n in sizes:
             step = step_time(pair(n), 'fast', device, args.repeat, recompute)
             (mlp, spl, loss), recomputed = step_split(pair(n), device, args.repeat, recompute)
+            refine = refine_step_time(pair(n), device, args.repeat)
             print(f'{n:>5}³ {particles(n):>9} {"yes" if recomputed else "no":>9} {step:>8.3f} {mlp:>8.3f} '
-                  f'{spl:>8.3f} {loss:>8.3f} {step - mlp - spl - loss:>8.3f}', flush=True)
+                  f'{spl:>8.3f} {loss:>8.3f} {step - mlp - spl - loss:>8.3f} {refine:>8.3f}', flush=True)
     if 'memory' in sections:
         print(f'\npeak memory of one full-grid step (forward + backward + Adam), recompute {args.recompute}')
         print(f'{"box":>6} {"particles":>9} {"peak GB":>8}  measured as')
