@@ -30,7 +30,7 @@ def resolution_filter(shape, voxel_size, resolution, device='cpu'):
     k2 = fz[:, None, None] ** 2 + fy[None, :, None] ** 2 + fx[None, None, :] ** 2
     sigma = SIGMA_PER_RESOLUTION * resolution
     transfer = torch.exp(-2 * math.pi ** 2 * sigma ** 2 * k2) * (k2 <= 1 / resolution ** 2)
-    return transfer.to(device=device, dtype=torch.float32)
+    return transfer.to(torch.float32).to(device)     # float64 never reaches the device (MPS has none)
 
 
 def at_resolution(values, transfer):
