@@ -74,6 +74,16 @@ def test_refinement_moves_the_sharp_map_onto_a_blurred_target_and_keeps_it_sharp
     assert pair.target.max() < 0.4 * first.max()      # while the target's peak, at the same mass, is low
 
 
+def test_refinement_fits_a_target_on_another_grid_where_it_lies():
+    g1 = Grid((27, 33, 30), (1.5, 1.3, 1.4), (-3.0, 2.0, -1.0))      # other box, voxel size, origin
+    sharp = blob(g1, (22, 20, 20), sigma=2.0)
+    target = at_resolution(torch.from_numpy(sharp), resolution_filter(g1.shape, g1.voxel_size, 8.0)).numpy()
+    pair = prepare_pair(blob(GRID, (16, 20, 20), sigma=2.0), GRID, target, g1, 0.05, 0.05, **QUIET)
+    training = Training(pair, Settings(steps=1, bin=1, resolution=8.0, refine=150))
+    training.run()
+    assert centroid(training.frames()[-1], GRID)[0] == pytest.approx(22, abs=0.5)
+
+
 def test_refinement_takes_the_full_grid_and_the_loss_keeps_the_coarse_ones():
     assert schedule((64, 64, 64), 500, refine=True) == [(2, 500)]
     assert schedule((128, 100, 128), 600, refine=True) == [(4, 300), (2, 300)]
