@@ -52,7 +52,8 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
     initial.display = False
     session.logger.info(f'{name}: {int((pair.initial > 0).sum())} voxels of #{initial.id_string} above '
                         f'level {pair.level0:.4g} move onto #{target.id_string} above level {pair.level1:.4g}; '
-                        f'{s.steps} steps{_refinement(s, target)} on {training.device}; frames as #{series.id_string}, '
+                        f'{s.steps} steps{_refinement(training, target)} on {training.device}; '
+                        f'frames as #{series.id_string}, '
                         f'refreshed every {report_every} steps')
     run = MorphRun(session, training, series, (initial, target), save_dir, report_every)
     run.start()
@@ -63,10 +64,9 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
     return series
 
 
-def _refinement(settings, target):
-    if not settings.refine:
-        return ''
-    return f', then {settings.refine} refining against #{target.id_string} at {settings.resolution:g} Å'
+def _refinement(training, target):
+    note = training.refinement_note()
+    return f', then {note} against #{target.id_string}' if note else ''
 
 
 morph_desc = CmdDesc(

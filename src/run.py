@@ -103,10 +103,9 @@ class MorphRun(Task):
 
     def _progress(self, step, steps, loss, elapsed):
         """Worker side: frames every report_every steps, the status line at most once a second."""
-        s = self.training.settings
-        if s.refine and step == s.steps:
-            self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; now '
-                       f'{s.refine} steps refining at {s.resolution:g} Å (loss: 1 - correlation)')
+        if self.training.refinement_starts_after(step):
+            self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; '
+                       f'now {self.training.refinement_note()}')
         if step % self.report_every == 0 and step < steps:
             self._post(self._show, self.training.frames(), step)
         if step % self.report_every == 0 or time.monotonic() - self._said >= 1:

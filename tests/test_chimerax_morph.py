@@ -92,7 +92,8 @@ def test_morph_opens_the_trajectory_as_a_map_series(session, maps):
 def test_morph_with_the_targets_resolution_ends_with_refinement(session, maps):
     open_pair(session, maps)
     series, log = logged(session, 'cryotrans morph #1 to #2 steps 4 resolution 8 refine 3 frames 2 wait true')
-    assert '4 steps, then 3 refining against #2 at 8 Å' in log and '7 steps in' in log
+    assert '4 steps, then 3 steps refining at 8 Å (loss: 1 - correlation) against #2' in log
+    assert '7 steps in' in log
     assert '4 steps done' in log and 'now 3 steps refining at 8 Å' in log
     assert 'finished, 7 steps' in logged(session, 'cryotrans list')[1]
 

@@ -71,9 +71,8 @@ def run_morph(args):
     every = max(1, args.report_every)
 
     def progress(step, steps, loss, elapsed):
-        if settings.refine and step == settings.steps:
-            print(f'{step} steps done, loss {loss:.6g}; now {settings.refine} steps refining at '
-                  f'{settings.resolution:g} Å (loss: 1 - correlation)', flush=True)
+        if training.refinement_starts_after(step):
+            print(f'{step} steps done, loss {loss:.6g}; now {training.refinement_note()}', flush=True)
         if step % every == 0 or step == steps:
             left = elapsed / step * (steps - step) if step else 0
             print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({left:.0f} s left)', flush=True)

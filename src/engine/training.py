@@ -145,7 +145,6 @@ class Training:
             self.plan.append((1, refine, 'refine'))    # on the full grid: it is there for the detail
         self.flow = new_flow(settings).to(self.device)
         self.optimizer = self._new_optimizer()
-        self.refining = False     # whether self.optimizer is refinement's own
         self.step = 0
         self.losses = []
         self.elapsed = 0.0
@@ -165,6 +164,15 @@ class Training:
     def _new_optimizer(self):
         return torch.optim.Adam(self.flow.parameters(), lr=self.settings.lr)
 
+    def refinement_note(self):
+        """What refinement will do, for logs ('' without it)."""
+        s = self.settings
+        return f'{s.refine} steps refining at {s.resolution:g} Å (loss: 1 - correlation)' if s.refine else ''
+
+    def refinement_starts_after(self, step):
+        """Whether refinement begins after this step, so that the loss changes meaning."""
+        return self.settings.refine > 0 and step == self.settings.steps
+
     def _restore(self, ckpt):
         if ckpt.get('fingerprints') != self.pair.fingerprints():
             raise MapError('the checkpoint was trained on other maps or levels than these')
@@ -172,9 +180,8 @@ class Training:
         if asdict(saved) | {'device': None} != asdict(self.settings) | {'device': None}:
             raise MapError('the checkpoint was trained with other settings; resume with the same ones')
         self.flow.load_state_dict(ckpt['flow'])
+        self.optimizer.load_state_dict(ckpt['optimizer'])   # refinement's own, past its first step
         self.step = int(ckpt['step'])
-        self.refining = self.step > self.settings.steps     # its optimizer state is refinement's
-        self.optimizer.load_state_dict(ckpt['optimizer'])
         self.losses = ckpt['losses'].tolist()
         self.elapsed = float(ckpt.get('elapsed', 0.0))
 
@@ -236,9 +243,9 @@ class Training:
 
     def _step(self, start, progress):
         factor, kind, target, step_unit, mass, positions = self._level_at(self.step)
-        if kind == 'refine' and not self.refining:
+        if self.refinement_starts_after(self.step):
             # A loss of another kind and scale: Adam's moments from the first one would mislead.
-            self.optimizer, self.refining = self._new_optimizer(), True
+            self.optimizer = self._new_optimizer()
         self.optimizer.zero_grad()
         shape = (target[0] if kind == 'refine' else target).shape
         density = splat(mass, self.flow(positions), shape, step_unit)
