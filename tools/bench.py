@@ -115,7 +115,7 @@ def step_split(pair, device, repeat, recompute='auto'):
     their gradients passed back by hand), so each backward is timed on its own.
     """
     training = full_grid_training(pair, device, 1, recompute=recompute)
-    factor, kind, target, step_unit, mass, positions = training._level_at(0)
+    factor, kind, shape, target, step_unit, mass, positions = training._level_at(0)
     flow, parts = training.flow, [0.0, 0.0, 0.0]
 
     def clock():
@@ -128,7 +128,7 @@ def step_split(pair, device, repeat, recompute='auto'):
             moved = flow(positions)
             t1 = clock()
             x = moved.detach().requires_grad_()
-            density = splat(mass, x, target.shape, step_unit)
+            density = splat(mass, x, shape, step_unit)
             t2 = clock()
             d = density.detach().requires_grad_()
             loss = training._loss(kind, d, target, step_unit)

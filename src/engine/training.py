@@ -188,8 +188,8 @@ class Training:
     def _level_at(self, step):
         """The stage in force at a step and the data for it, rebuilt when the stage changes.
 
-        A stage is (binning factor, loss, target on that grid, unit-box voxel size, particle
-        masses and positions); refinement's target is the map as it is, with its blur's filter.
+        A stage is (binning factor, loss, grid shape, target on that grid, unit-box voxel size,
+        particle masses and positions); refinement's target is the map as it is, with its blur's filter.
         """
         done = 0
         for factor, n, loss in self.plan:
@@ -207,7 +207,7 @@ class Training:
                 f1 = (f1, resolution_filter(f1.shape, voxel, self.settings.resolution, dev))
             else:
                 f1 = bin_map(torch.from_numpy(self.pair.target).to(dev), factor)
-            self._level = (factor, loss, f1, step_unit, mass, positions)
+            self._level = (factor, loss, f0.shape, f1, step_unit, mass, positions)
         return self._level
 
     def _loss(self, loss, density, target, step_unit):
@@ -242,12 +242,11 @@ class Training:
         return max(particles * self.settings.width * 4, self.pair.initial.size * 8)
 
     def _step(self, start, progress):
-        factor, kind, target, step_unit, mass, positions = self._level_at(self.step)
+        factor, kind, shape, target, step_unit, mass, positions = self._level_at(self.step)
         if self.refinement_starts_after(self.step):
             # A loss of another kind and scale: Adam's moments from the first one would mislead.
             self.optimizer = self._new_optimizer()
         self.optimizer.zero_grad()
-        shape = (target[0] if kind == 'refine' else target).shape
         density = splat(mass, self.flow(positions), shape, step_unit)
         loss = self._loss(kind, density, target, step_unit)
         loss.backward()
