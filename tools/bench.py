@@ -20,6 +20,7 @@ import torch
 from chimerax.cryotrans.engine import Grid, Settings, Training, prepare_pair, read_map
 from chimerax.cryotrans.engine.allocator import freed_memory_kept
 from chimerax.cryotrans.engine.maps import resample
+from chimerax.cryotrans.engine.objective import stage_loss
 from chimerax.cryotrans.engine.splat import splat
 from chimerax.cryotrans.engine.training import choose_device
 from chimerax.cryotrans.engine.wasserstein import w2_loss
@@ -115,7 +116,8 @@ def step_split(pair, device, repeat, recompute='auto'):
     their gradients passed back by hand), so each backward is timed on its own.
     """
     training = full_grid_training(pair, device, 1, recompute=recompute)
-    factor, kind, shape, target, step_unit, mass, positions = training._level_at(0)
+    data = training.stage_data(0)
+    mass, positions, sections = data.particles.mass, data.particles.positions, data.particles.sections
     flow, parts = training.flow, [0.0, 0.0, 0.0]
 
     def clock():
@@ -125,13 +127,13 @@ def step_split(pair, device, repeat, recompute='auto'):
         for r in range(repeat + 1):
             flow.zero_grad()
             t0 = clock()
-            moved = flow(positions)
+            moved = flow(positions, sections)
             t1 = clock()
             x = moved.detach().requires_grad_()
-            density = splat(mass, x, shape, step_unit)
+            density = splat(mass, x, data.shape, data.step_unit)
             t2 = clock()
             d = density.detach().requires_grad_()
-            loss = training._loss(kind, d, target, step_unit)
+            loss = stage_loss(data, d, training.settings)
             loss.backward()
             t3 = clock()
             density.backward(d.grad)
@@ -171,7 +173,7 @@ def step_memory_here(n, device, recompute='auto'):
     """
     pair = adk_pair(n)
     training = full_grid_training(pair, device, 1, recompute=recompute)
-    training._level_at(0)
+    training.stage_data(0)
     sync(device)
     if device.type == 'cuda':
         torch.cuda.empty_cache()

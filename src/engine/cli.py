@@ -15,8 +15,11 @@ import numpy as np
 
 from .fsc import correlation, fsc_resolution
 from .maps import MapError, read_map, resample, same_grid, write_map
+from .motion import region_motions
 from .pair import prepare_pair
-from .training import (DEVICES, LOSSES, REFINE_STEPS, Settings, Training, flow_from_checkpoint,
+from .partition import region_labels
+from .rigidity import FORMS
+from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, Settings, Training, flow_from_checkpoint,
                        load_checkpoint, trajectory_frames)
 from .wasserstein import KERNELS
 
@@ -38,10 +41,41 @@ def write_frames(folder, frames, grid):
 def _settings(args):
     s = Settings()
     for name in ('steps', 'frames', 'depth', 'width', 'lr', 'loss', 'epsilon', 'sinkhorn_iterations',
-                 'kernel', 'bin', 'seed', 'device', 'resolution', 'refine'):
+                 'kernel', 'bin', 'seed', 'device', 'resolution', 'refine', 'rigidity', 'rigidity_form'):
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     return s.check()
+
+
+def rigidity_values(text):
+    """'0.1' or '0.1,0.2,…' as a tuple of floats (argparse type)."""
+    try:
+        return tuple(float(v) for v in text.split(','))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'rigidity must be a number or numbers separated by commas, not {text!r}')
+
+
+def region_summary(training):
+    """Particles per region, for logs ('' without a partition)."""
+    pair = training.pair
+    if pair.regions is None:
+        return ''
+    counts = np.bincount(pair.regions.ravel(), minlength=pair.region_count + 1)[1:]
+    return (f'{pair.region_count} regions of {", ".join(str(int(n)) for n in counts)} particles, '
+            f'rigidity {", ".join(f"{v:g}" for v in training.settings.rigidity)} ({training.settings.rigidity_form})')
+
+
+def motion_report(training):
+    """One line per region: its best rigid motion, as `measure rotation` gives one (no lines without a partition)."""
+    if training.pair.regions is None:
+        return []
+    moving, path = training.paths()
+    lines, start = [], 0
+    for r, (motion, n) in enumerate(zip(region_motions(moving, path), moving.sections)):
+        centre = path[0][start:start + n].mean(0).numpy()
+        lines.append(f'region {r + 1}: {motion.description(centre)}')
+        start += n
+    return lines
 
 
 def _interruptible():
@@ -58,7 +92,8 @@ def _interruptible():
 def run_morph(args):
     initial, grid0 = read_map(args.initial)
     target, grid1 = read_map(args.target)
-    pair = prepare_pair(initial, grid0, target, grid1, args.level0, args.level1)
+    regions, grid_r = read_map(args.partition) if args.partition else (None, None)
+    pair = prepare_pair(initial, grid0, target, grid1, args.level0, args.level1, regions=regions, regions_grid=grid_r)
     settings = _settings(args)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     training = Training(pair, settings, checkpoint)
@@ -67,7 +102,9 @@ def run_morph(args):
     log_path = os.path.join(args.out, 'loss.log')
     print(f'{int((pair.initial > 0).sum())} particles from {args.initial} (level {pair.level0:.4g}), '
           f'grid {grid0.shape[::-1]} at {grid0.voxel_size[0]:.3g} Å; device {training.device}; '
-          f'schedule (bin, steps, loss) {training.plan}', flush=True)
+          f'schedule (bin, steps, loss) {[tuple(stage) for stage in training.plan]}', flush=True)
+    if pair.regions is not None:
+        print(region_summary(training), flush=True)
     every = max(1, args.report_every)
 
     def progress(step, steps, loss, elapsed):
@@ -88,6 +125,8 @@ def run_morph(args):
     print(f'{"finished" if done else "stopped at step %d;" % training.step} {len(frames)} frames, '
           f'checkpoint and loss log in {args.out}; {training.elapsed:.1f} s training', flush=True)
     print(f'correlation of the last frame with the target: {correlation(frames[-1] / pair.peak, pair.target):.4f}')
+    for line in motion_report(training):
+        print(line)
     if args.truth:
         truth, gridt = read_map(args.truth)
         if not same_grid(gridt, grid0):
@@ -106,7 +145,13 @@ def run_frames(args):
     peak = float(values.max())
     if peak <= 0:
         raise MapError(f'{args.initial}: no density above level {level:.4g}')
-    result = trajectory_frames(flow_from_checkpoint(state), values / peak, grid, peak)
+    regions = state.get('regions')
+    if regions is not None:
+        if tuple(regions.shape) != grid.shape:
+            raise MapError(f'the flow was trained with regions on a {tuple(regions.shape)[::-1]} grid, '
+                           f'{args.initial} is {grid.shape[::-1]}: apply it to a map on the same grid')
+        regions = region_labels(regions.numpy(), values > 0)
+    result = trajectory_frames(flow_from_checkpoint(state), values / peak, grid, peak, regions=regions)
     os.makedirs(args.out, exist_ok=True)
     paths = write_frames(args.out, result, grid)
     print(f'{len(paths)} frames written to {args.out}')
@@ -139,6 +184,13 @@ def parser():
                    help="the target map's resolution in Å: then refine against it at that resolution")
     m.add_argument('--refine', type=int,
                    help=f'refinement steps after the others (default {REFINE_STEPS} with --resolution)')
+    m.add_argument('--partition', metavar='LABELS.mrc',
+                   help='region map on the initial map\'s grid (0: no region, 1, 2, …: regions), '
+                        'one velocity field per region')
+    m.add_argument('--rigidity', type=rigidity_values, metavar='λ[,λ2,…]',
+                   help=f'how rigid each region is held, one value or one per region '
+                        f'(default {RIGIDITY:g} with --partition, else 0)')
+    m.add_argument('--rigidity-form', choices=FORMS, help='how rigidity is measured (default deformation)')
     m.add_argument('--frames', type=int, help='Euler steps M; M + 1 frames are written (default 10)')
     m.add_argument('--loss', choices=LOSSES)
     m.add_argument('--lr', type=float, help='Adam learning rate (default 1e-3)')

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .maps import Grid, MapError, normalise_pair, resample, same_grid, solvent_level, threshold
+from .partition import labels_on_grid, region_labels
 
 
 @dataclass
@@ -18,18 +19,29 @@ class MapPair:
     level0: float
     level1: float
     target_map: np.ndarray = None   # the target on f0's grid as it is (no level): what refinement fits
+    regions: np.ndarray = None      # int32 region labels 1…N of f0's voxels above level (0 elsewhere)
+
+    @property
+    def region_count(self):
+        """How many regions (velocity fields): 1 without a partition."""
+        return 1 if self.regions is None else int(self.regions.max())
 
     def fingerprints(self):
-        """Short hashes of both prepared maps, to tell whether a checkpoint belongs to them."""
-        return {name: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
-                for name, a in (('initial', self.initial), ('target', self.target))}
+        """Short hashes of the prepared maps (and regions), to tell whether a checkpoint belongs to them."""
+        maps = [('initial', self.initial), ('target', self.target)]
+        if self.regions is not None:
+            maps.append(('regions', self.regions))
+        return {name: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16] for name, a in maps}
 
 
-def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transform=None, log=print):
+def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transform=None, log=print,
+                 regions=None, regions_grid=None):
     """Threshold both maps at their levels, bring the target onto the initial grid, normalise.
 
     A level of None is chosen from the map's solvent noise and logged.  transform
     (3x4) takes the initial map's frame to the target's when they were placed apart.
+    regions: a label map (partition.py) on the initial map's grid, or on regions_grid
+    (placed in the initial map's frame), read there by nearest neighbour.
     """
     for name, values in (('initial', initial), ('target', target)):
         if values.ndim != 3 or min(values.shape) < 2:
@@ -54,5 +66,10 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
         if f1.max() <= 0:
             raise MapError('the target map does not overlap the initial map\'s box; '
                            'place them over each other first (e.g. with fitmap)')
+    labels = None
+    if regions is not None:
+        if regions_grid is not None and not same_grid(regions_grid, grid0):
+            regions = labels_on_grid(regions, regions_grid, grid0)
+        labels = region_labels(regions, f0 > 0)
     f0, f1, peak = normalise_pair(f0, f1)
-    return MapPair(f0, f1, grid0, peak, float(level0), float(level1), as_is)
+    return MapPair(f0, f1, grid0, peak, float(level0), float(level1), as_is, labels)

@@ -5,7 +5,9 @@ It reports progress through a callback, stops when asked (checked every step),
 writes checkpoints that resume bit for bit on the same device, and starts on
 coarse grids (multi-scale) because the large-scale motion is learnt there
 at a fraction of the cost.  When the target's resolution is given, a refinement
-stage follows (refinement.py).
+stage follows (refinement.py).  With a partition (partition.py) each region of the
+initial map has its own velocity field, held rigid by a penalty (rigidity.py); the
+stages and how their terms combine are in objective.py.
 """
 
 import os
@@ -19,15 +21,19 @@ import torch
 from .allocator import freed_memory_kept
 from .flow import Flow
 from .maps import MapError
+from .objective import Stage, StageData, objective
+from .partition import bin_labels
 from .particles import particles
-from .refinement import correlation_loss, resolution_filter
+from .refinement import resolution_filter
+from .rigidity import FORMS, Rigidity
 from .splat import splat
-from .wasserstein import KERNELS, l2_loss, w2_loss
+from .wasserstein import KERNELS
 
 LOSSES = ('w2', 'l2')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 CHECKPOINT_FORMAT = 1
 REFINE_STEPS = 600   # refinement's default when the target's resolution is given
+RIGIDITY = 0.1       # each region's λ when a partition is given without rigidity (docs/benchmarks.md)
 
 
 @dataclass
@@ -47,9 +53,12 @@ class Settings:
     device: str = 'auto'
     resolution: float = 0.0   # the target map's resolution in Å; 0: not known, no refinement
     refine: int = None        # refinement steps after the others; None: REFINE_STEPS with a resolution
+    rigidity: tuple = None    # λ per region (one value: all regions); None: RIGIDITY with a partition, else 0
+    rigidity_form: str = 'deformation'   # how rigidity is measured: rigidity.FORMS
 
-    def check(self):
-        """Raise MapError for values that cannot work, naming the setting; fills in refine."""
+    def check(self, regions=None):
+        """Raise MapError for values that cannot work, naming the setting; fills in refine,
+        and with the number of regions known, one rigidity per region."""
         if self.resolution < 0:
             raise MapError('resolution must be positive (the target map\'s, in Å), or 0 when not known')
         if self.refine is None:
@@ -68,9 +77,23 @@ class Settings:
             raise MapError('lr and epsilon must be positive')
         if self.bin < 0:
             raise MapError('bin must be 0 (automatic multi-scale) or a positive binning factor')
-        for name, allowed in (('loss', LOSSES), ('kernel', KERNELS), ('device', DEVICES)):
+        for name, allowed in (('loss', LOSSES), ('kernel', KERNELS), ('device', DEVICES),
+                              ('rigidity_form', FORMS)):
             if getattr(self, name) not in allowed:
                 raise MapError(f'{name} must be one of {", ".join(allowed)}, not {getattr(self, name)!r}')
+        if self.rigidity is not None:
+            values = (self.rigidity,) if isinstance(self.rigidity, (int, float)) else tuple(self.rigidity)
+            if not values or any(not (v >= 0 and v < float('inf')) for v in values):
+                raise MapError('rigidity must be one number ≥ 0, or one per region (0: not held rigid)')
+            self.rigidity = tuple(float(v) for v in values)
+        if regions is not None:
+            if self.rigidity is None:
+                self.rigidity = (RIGIDITY if regions > 1 else 0.0,) * regions
+            elif len(self.rigidity) == 1:
+                self.rigidity = self.rigidity * regions
+            elif len(self.rigidity) != regions:
+                raise MapError(f'{len(self.rigidity)} rigidity values for {regions} regions: '
+                               f'give one value, or one per region')
         return self
 
 
@@ -122,11 +145,11 @@ def bin_map(values, factor):
     return v.reshape(nz // factor, factor, ny // factor, factor, nx // factor, factor).sum((1, 3, 5))
 
 
-def new_flow(settings):
+def new_flow(settings, regions=1):
     """A freshly initialised flow, the same for a given seed on every device."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        return Flow(settings.depth, settings.width, settings.frames)
+        return Flow(settings.depth, settings.width, settings.frames, regions)
 
 
 class Training:
@@ -134,23 +157,25 @@ class Training:
 
     def __init__(self, pair, settings, checkpoint=None):
         self.pair = pair
-        self.settings = settings.check()
+        self.settings = settings.check(pair.region_count)
         if self.settings.refine and pair.target_map is None:
             raise MapError('refinement needs the target map as it is (prepare the pair with prepare_pair)')
         self.device = choose_device(settings.device)
         refine = self.settings.refine
-        self.plan = [(factor, n, settings.loss) for factor, n in
+        self.plan = [Stage(factor, n, settings.loss) for factor, n in
                      schedule(pair.initial.shape, settings.steps, settings.bin, refine > 0)]
         if refine:
-            self.plan.append((1, refine, 'refine'))    # on the full grid: it is there for the detail
-        self.flow = new_flow(settings).to(self.device)
+            self.plan.append(Stage(1, refine, 'refine'))    # on the full grid: it is there for the detail
+        self.flow = new_flow(settings, pair.region_count).to(self.device)
         self.optimizer = self._new_optimizer()
         self.step = 0
-        self.losses = []
+        self.losses = []          # the stage's own loss at each step
+        self.penalties = []       # the rigidity penalty Σ λ_r E_r at each step (when there is one)
+        self.scales = {}          # the penalty's scale for each loss kind (objective.py)
         self.elapsed = 0.0
         if checkpoint is not None:
             self._restore(checkpoint)
-        self._level = None
+        self._stage = None
 
     @property
     def total_steps(self):
@@ -176,47 +201,53 @@ class Training:
     def _restore(self, ckpt):
         if ckpt.get('fingerprints') != self.pair.fingerprints():
             raise MapError('the checkpoint was trained on other maps or levels than these')
-        saved = Settings(**ckpt['settings']).check()
+        saved = Settings(**ckpt['settings']).check(self.pair.region_count)
         if asdict(saved) | {'device': None} != asdict(self.settings) | {'device': None}:
             raise MapError('the checkpoint was trained with other settings; resume with the same ones')
         self.flow.load_state_dict(ckpt['flow'])
         self.optimizer.load_state_dict(ckpt['optimizer'])   # refinement's own, past its first step
         self.step = int(ckpt['step'])
         self.losses = ckpt['losses'].tolist()
+        self.penalties = ckpt['penalties'].tolist() if 'penalties' in ckpt else []
+        self.scales = dict(ckpt.get('scales', {}))
         self.elapsed = float(ckpt.get('elapsed', 0.0))
 
-    def _level_at(self, step):
-        """The stage in force at a step and the data for it, rebuilt when the stage changes.
+    @property
+    def stage(self):
+        """The stage in force at the current step."""
+        return self.stage_data(self.step).stage
 
-        A stage is (binning factor, loss, grid shape, target on that grid, unit-box voxel size,
-        particle masses and positions); refinement's target is the map as it is, with its blur's filter.
+    def stage_data(self, step):
+        """What the stage in force at a step trains on (objective.StageData), made when it begins.
+
+        Refinement's target is the map as it is, with its blur's filter.
         """
         done = 0
-        for factor, n, loss in self.plan:
-            done += n
+        for stage in self.plan:
+            done += stage.steps
             if step < done:
                 break
-        if self._level is None or self._level[:2] != (factor, loss):
-            dev = self.device
-            f0 = bin_map(torch.from_numpy(self.pair.initial).to(dev), factor)
-            step_unit = tuple(h * factor for h in self.pair.grid.unit_step)
-            mass, positions = particles(f0, step_unit)
-            if loss == 'refine':
-                f1 = bin_map(torch.from_numpy(self.pair.target_map).to(dev), factor)
-                voxel = tuple(v * factor for v in self.pair.grid.voxel_size)
-                f1 = (f1, resolution_filter(f1.shape, voxel, self.settings.resolution, dev))
+        if self._stage is None or (self._stage.stage.bin, self._stage.stage.loss) != (stage.bin, stage.loss):
+            dev, pair, s = self.device, self.pair, self.settings
+            f0 = bin_map(torch.from_numpy(pair.initial).to(dev), stage.bin)
+            step_unit = tuple(h * stage.bin for h in pair.grid.unit_step)
+            labels = None
+            if pair.regions is not None:
+                labels = bin_labels(torch.from_numpy(pair.regions).to(dev),
+                                    torch.from_numpy(pair.initial > 0).to(dev), stage.bin, pair.region_count)
+            moving = particles(f0, step_unit, labels, pair.region_count)
+            transfer = None
+            if stage.loss == 'refine':
+                f1 = bin_map(torch.from_numpy(pair.target_map).to(dev), stage.bin)
+                voxel = tuple(v * stage.bin for v in pair.grid.voxel_size)
+                transfer = resolution_filter(f1.shape, voxel, s.resolution, dev)
             else:
-                f1 = bin_map(torch.from_numpy(self.pair.target).to(dev), factor)
-            self._level = (factor, loss, f0.shape, f1, step_unit, mass, positions)
-        return self._level
-
-    def _loss(self, loss, density, target, step_unit):
-        s = self.settings
-        if loss == 'refine':
-            return correlation_loss(density, *target)
-        if loss == 'l2':
-            return l2_loss(density, target)
-        return w2_loss(density, target, step_unit, s.epsilon, s.sinkhorn_iterations, kernel=s.kernel)
+                f1 = bin_map(torch.from_numpy(pair.target).to(dev), stage.bin)
+            rigidity = None
+            if any(s.rigidity):
+                rigidity = Rigidity(moving, step_unit, s.rigidity, s.rigidity_form, s.seed)
+            self._stage = StageData(stage, tuple(f0.shape), step_unit, moving, f1, transfer, rigidity)
+        return self._stage
 
     def run(self, progress=None, stop=None, checkpoint_path=None, checkpoint_every=0):
         """Train until the last step or until stop() is true; returns True when finished.
@@ -242,17 +273,21 @@ class Training:
         return max(particles * self.settings.width * 4, self.pair.initial.size * 8)
 
     def _step(self, start, progress):
-        factor, kind, shape, target, step_unit, mass, positions = self._level_at(self.step)
+        data = self.stage_data(self.step)
         if self.refinement_starts_after(self.step):
             # A loss of another kind and scale: Adam's moments from the first one would mislead.
             self.optimizer = self._new_optimizer()
         self.optimizer.zero_grad()
-        density = splat(mass, self.flow(positions), shape, step_unit)
-        loss = self._loss(kind, density, target, step_unit)
-        loss.backward()
+        p = data.particles
+        path = self.flow.trajectory(p.positions, p.sections)
+        density = splat(p.mass, path[-1], data.shape, data.step_unit)
+        total, loss, penalty = objective(data, density, path, self.flow, self.settings, self.scales, self.step)
+        total.backward()
         self.optimizer.step()
         self.step += 1
         self.losses.append(loss.item())
+        if penalty is not None:
+            self.penalties.append(penalty.item())
         self.elapsed = time.perf_counter() - start
         if progress is not None:
             progress(self.step, self.total_steps, self.losses[-1], self.elapsed)
@@ -269,25 +304,47 @@ class Training:
             'flow': self.flow.state_dict(),
             'optimizer': self.optimizer.state_dict(),
             'losses': torch.tensor(self.losses, dtype=torch.float64),
+            'penalties': torch.tensor(self.penalties, dtype=torch.float64),
+            'scales': dict(self.scales),
             'fingerprints': self.pair.fingerprints(),
             'grid': {'shape': list(g.shape), 'voxel_size': list(g.voxel_size), 'origin': list(g.origin)},
             'level0': self.pair.level0,
             'level1': self.pair.level1,
             'peak': self.pair.peak,
+            'regions': None if self.pair.regions is None else torch.from_numpy(self.pair.regions),
         }
 
     def frames(self):
         """The pseudo-trajectory on the full grid, in the initial map's units: M + 1 arrays."""
-        return trajectory_frames(self.flow, self.pair.initial, self.pair.grid, self.pair.peak, self.device)
+        return trajectory_frames(self.flow, self.pair.initial, self.pair.grid, self.pair.peak, self.device,
+                                 self.pair.regions)
+
+    def paths(self):
+        """The full grid's particles (sorted by region) and their positions at every frame, in Å."""
+        return particle_paths(self.flow, self.pair.initial, self.pair.grid, self.device, self.pair.regions)
 
 
-def trajectory_frames(flow, initial, grid, peak=1.0, device='cpu'):
-    """Splat the particles of a normalised initial map at each Euler step of a flow."""
+def _particle_path(flow, initial, grid, device, regions):
     f0 = torch.from_numpy(np.ascontiguousarray(initial, np.float32)).to(device)
-    mass, positions = particles(f0, grid.unit_step)
+    labels = None if regions is None else torch.from_numpy(np.asarray(regions)).to(device)
+    moving = particles(f0, grid.unit_step, labels, flow.regions)
     with torch.no_grad():
-        return [(splat(mass, x, f0.shape, grid.unit_step) * peak).cpu().numpy()
-                for x in flow.to(device).trajectory(positions)]
+        return moving, flow.to(device).trajectory(moving.positions, moving.sections)
+
+
+def trajectory_frames(flow, initial, grid, peak=1.0, device='cpu', regions=None):
+    """Splat the particles of a normalised initial map at each Euler step of a flow
+    (each region's particles by its own field, given the region labels)."""
+    moving, path = _particle_path(flow, initial, grid, device, regions)
+    return [(splat(moving.mass, x, moving.shape, grid.unit_step) * peak).cpu().numpy() for x in path]
+
+
+def particle_paths(flow, initial, grid, device='cpu', regions=None):
+    """(particles, [positions (N, 3) in Å of the map's frame at each frame]) of a flow."""
+    moving, path = _particle_path(flow, initial, grid, device, regions)
+    longest = max(grid.extent)
+    corner = torch.tensor(grid.origin, dtype=torch.float64) - 0.5 * torch.tensor(grid.voxel_size, dtype=torch.float64)
+    return moving, [x.double().cpu() * longest + corner for x in path]
 
 
 def save_checkpoint(path, state):
@@ -319,6 +376,7 @@ def load_checkpoint(path):
 def flow_from_checkpoint(state):
     """The trained flow stored in a checkpoint, ready to make frames."""
     settings = Settings(**state['settings'])
-    flow = Flow(settings.depth, settings.width, settings.frames)
+    regions = state.get('regions')
+    flow = Flow(settings.depth, settings.width, settings.frames, 1 if regions is None else int(regions.max()))
     flow.load_state_dict(state['flow'])
     return flow

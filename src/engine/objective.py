@@ -1,0 +1,68 @@
+"""Training stages and how their loss terms combine.
+
+A run is a list of stages, coarsest grid first: each trains on maps binned by some
+factor with one loss ('w2', 'l2', or 'refine': refinement at the target's
+resolution, refinement.py).  What a stage trains on (grids, particles, target,
+rigidity) is prepared once when it begins (StageData).
+
+The objective of a step is the stage's loss L plus the rigidity penalty
+(rigidity.py) on the scale of that loss:  L + L₀·Σ_r λ_r E_r, where L₀ is |L| at
+the first step of the run that used this kind of loss (how far apart the maps were
+when W2 began, or how poor the correlation was when refinement began).  So λ is
+relative, and means the same in W2 and in refinement whatever their units:
+λ = 0.1 asks that a region's rigidity energy E_r = 1 (a stretch of about 50 %)
+cost as much as 10 % of the loss the run started from.  The penalty applies in
+every stage.  (The loss itself is no scale: W2's entropic value goes through 0.)
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from .particles import Particles
+from .refinement import correlation_loss
+from .rigidity import Rigidity
+from .wasserstein import l2_loss, w2_loss
+
+
+class Stage(NamedTuple):
+    """One part of the schedule: every step of it on maps binned by `bin`, with one loss."""
+    bin: int
+    steps: int
+    loss: str
+
+
+@dataclass
+class StageData:
+    """What a stage trains on: its grid, particles, target (and filter) and rigidity penalty."""
+    stage: Stage
+    shape: tuple
+    step_unit: tuple
+    particles: Particles
+    target: torch.Tensor
+    transfer: torch.Tensor = None     # refinement's blur to the target's resolution
+    rigidity: Rigidity = None
+
+
+def stage_loss(data, density, settings):
+    """The stage's own loss of a splatted density."""
+    if data.stage.loss == 'refine':
+        return correlation_loss(density, data.target, data.transfer)
+    if data.stage.loss == 'l2':
+        return l2_loss(density, data.target)
+    return w2_loss(density, data.target, data.step_unit, settings.epsilon, settings.sinkhorn_iterations,
+                   kernel=settings.kernel)
+
+
+def objective(data, density, path, flow, settings, scales, step=0):
+    """(what to minimise, the stage's loss, the rigidity penalty Σ λ_r E_r or None).
+
+    scales holds L₀ for each loss kind; the first step of a kind sets it.
+    """
+    loss = stage_loss(data, density, settings)
+    if data.rigidity is None:
+        return loss, loss, None
+    scale = scales.setdefault(data.stage.loss, abs(loss.item()))
+    penalty = data.rigidity(path, flow, step)
+    return loss + scale * penalty, loss, penalty
