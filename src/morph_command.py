@@ -7,19 +7,21 @@ to a background run (run.py) that refreshes it.
 
 import os
 
-from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ModelIdArg, NonNegativeIntArg,
-                                    PositiveFloatArg, PositiveIntArg, SaveFolderNameArg)
+from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ListOf, ModelIdArg, NonNegativeFloatArg,
+                                    NonNegativeIntArg, PositiveFloatArg, PositiveIntArg, SaveFolderNameArg)
 from chimerax.core.errors import UserError
 from chimerax.map import MapArg
 
 from .engine import MapError, Settings, Training, prepare_pair
+from .engine.partition import region_summary
+from .engine.rigidity import FORMS
 from .engine.training import DEVICES, LOSSES
 from .run import MorphRun
-from .volumes import initial_to_target, map_values, open_series
+from .volumes import initial_to_target, map_values, open_series, region_labels_on
 
 
 def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_every=50, model_id=None,
-                    save_dir=None, wait=None, **settings):
+                    save_dir=None, wait=None, partition=None, **settings):
     """Open the series at once, train in a worker thread that refreshes it, and return the series.
 
     wait (default: true without a GUI) returns only when training has ended, for scripts.
@@ -34,9 +36,13 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
     level1 = target.minimum_surface_level if level1 is None else level1    # the engine picks one
     values0, grid0 = map_values(initial)
     values1, grid1 = map_values(target)
+    if partition is not None and partition in (initial, target):
+        raise UserError(f'partition #{partition.id_string} is one of the maps being morphed; give the region map '
+                        f'(cryotrans partition #{initial.id_string} ... makes one)')
     try:
+        labels = None if partition is None else region_labels_on(initial, partition)
         pair = prepare_pair(values0, grid0, values1, grid1, level0, level1,
-                            transform=initial_to_target(initial, target), log=session.logger.info)
+                            transform=initial_to_target(initial, target), log=session.logger.info, regions=labels)
         s = Settings(**{k: v for k, v in settings.items() if v is not None})
         training = Training(pair, s)
     except MapError as e:
@@ -54,7 +60,9 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
                         f'level {pair.level0:.4g} move onto #{target.id_string} above level {pair.level1:.4g}; '
                         f'{s.steps} steps{_refinement(training, target)} on {training.device}; '
                         f'frames as #{series.id_string}, '
-                        f'refreshed every {report_every} steps')
+                        f'refreshed every {report_every} steps'
+                        + (f'; {region_summary(pair, training.settings)} from #{partition.id_string}'
+                           if partition is not None else ''))
     run = MorphRun(session, training, series, (initial, target), save_dir, report_every)
     run.start()
     if wait is None:
@@ -79,6 +87,7 @@ morph_desc = CmdDesc(
              ('width', PositiveIntArg), ('depth', PositiveIntArg),
              ('epsilon', PositiveFloatArg), ('sinkhorn_iterations', PositiveIntArg),
              ('bin', NonNegativeIntArg), ('device', EnumOf(DEVICES)), ('seed', NonNegativeIntArg),
+             ('partition', MapArg), ('rigidity', ListOf(NonNegativeFloatArg)), ('rigidity_form', EnumOf(FORMS)),
              ('report_every', PositiveIntArg), ('model_id', ModelIdArg),
              ('save_dir', SaveFolderNameArg), ('wait', BoolArg)],
     required_arguments=['to'],

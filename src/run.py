@@ -23,6 +23,7 @@ from chimerax.core.triggerset import DEREGISTER
 
 from .engine import correlation
 from .engine.cli import write_frames
+from .engine.motion import motion_report
 
 FAILED = TaskState.FAILED
 STOPPED = TaskState.TERMINATED
@@ -96,10 +97,11 @@ class MorphRun(Task):
             if self.save_dir is not None:
                 write_frames(self.save_dir, frames, t.pair.grid)
             fit = correlation(frames[-1] / t.pair.peak, t.pair.target)
-            self._post(self._end, frames, TaskState.FINISHED if t.finished else STOPPED, fit)
+            motions = motion_report(t)
+            self._post(self._end, frames, TaskState.FINISHED if t.finished else STOPPED, fit, motions)
         except Exception as e:
             self.error = f'{type(e).__name__}: {e}'
-            self._post(self._end, None, FAILED, None)
+            self._post(self._end, None, FAILED, None, [])
 
     def _progress(self, step, steps, loss, elapsed):
         """Worker side: frames every report_every steps, the status line at most once a second."""
@@ -143,7 +145,7 @@ class MorphRun(Task):
             v.data.values_changed()
         self.shown_step = step
 
-    def _end(self, frames, state, fit):
+    def _end(self, frames, state, fit, motions):
         t = self.training
         self.end_time = datetime.datetime.now()
         if frames is not None:
@@ -160,6 +162,8 @@ class MorphRun(Task):
                     f'stopped ({self._stop_reason}) after {t.step} of {t.total_steps} steps')
             log.info(f'{self.name}: {done} in {t.elapsed:.1f} s, final loss {_last_loss(t):.5g}{kept}; '
                      f'correlation of the last frame with the target {fit:.4f}{saved}')
+            for line in motions:
+                log.info(f'{self.name}: {line}')
         log.status('')
         self.state = state
         if self.series.deleted:

@@ -7,7 +7,8 @@ Volume models placed in a scene.  This module is the only place that knows both.
 import numpy as np
 from chimerax.core.errors import UserError
 
-from .engine import Grid
+from .engine import Grid, MapError
+from .engine.partition import labels_on_grid
 
 
 def map_values(v):
@@ -18,6 +19,22 @@ def map_values(v):
                         f'handle; resample it first (volume resample #{v.id_string} onGrid ...)')
     values = np.array(v.full_matrix(), dtype=np.float32)
     return values, Grid(values.shape, d.step, d.origin)
+
+
+def map_grid(v):
+    """The Grid a map's values sit on, in its own frame (without reading them)."""
+    d = v.data
+    return Grid(tuple(d.size[::-1]), d.step, d.origin)
+
+
+def region_labels_on(initial, region_map):
+    """A region map's labels on the initial map's grid, read where both sit in the scene."""
+    values, grid = map_values(region_map)
+    if np.any((values != np.rint(values)) | (values < 0)):
+        raise MapError(f'#{region_map.id_string} is not a region map: its values must be 0, 1, 2, … '
+                       f'(cryotrans partition makes one)')
+    t = region_map.scene_position.inverse() * initial.scene_position
+    return labels_on_grid(np.rint(values).astype(np.int32), grid, map_grid(initial), None if t.is_identity() else t.matrix)
 
 
 def initial_to_target(initial, target):

@@ -57,7 +57,8 @@ def test_the_installed_bundle_brings_its_command_and_help_page(session):
     assert os.path.dirname(cryotrans.__file__) == os.path.join(
         sysconfig.get_paths()['purelib'], 'chimerax', 'cryotrans')
     bi = session.toolshed.find_bundle('ChimeraX-CryoTRANS', session.logger)
-    assert [c.name for c in bi.commands] == ['cryotrans morph', 'cryotrans stop', 'cryotrans list']
+    assert [c.name for c in bi.commands] == ['cryotrans morph', 'cryotrans partition', 'cryotrans stop',
+                                            'cryotrans list']
     assert bi.get_path('docs') in get_help_directories()
     assert os.path.isfile(os.path.join(bi.get_path('docs'), 'user', 'commands', 'cryotrans.html'))
     wheel, = glob.glob(os.path.join(ROOT, 'dist', 'chimerax_cryotrans-*.whl'))
@@ -185,8 +186,8 @@ def test_the_headless_launcher_runs_commands_and_scripts_and_fails_on_errors(map
     launcher = os.path.join(ROOT, 'tools', 'chimerax_run.py')
     (maps / 'stats.cxc').write_text('measure mapstats #1\n')
     ok = subprocess.run([sys.executable, launcher, '--cmd', f'open {maps / "initial.mrc"}', str(maps / 'stats.cxc')],
-                        capture_output=True, text=True)
+                        capture_output=True, encoding='utf-8')
     assert ok.returncode == 0 and 'maximum 2.9' in ok.stdout
     bad = subprocess.run([sys.executable, launcher, '--cmd', f'open {maps / "initial.mrc"}',
-                          '--cmd', 'cryotrans morph #1 to #1'], capture_output=True, text=True)
+                          '--cmd', 'cryotrans morph #1 to #1'], capture_output=True, encoding='utf-8')
     assert bad.returncode == 1 and 'same map' in bad.stdout

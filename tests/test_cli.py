@@ -79,5 +79,46 @@ def test_bad_input_is_one_clear_message_and_writes_nothing(maps, capsys):
 def test_installed_command_runs_fsc(maps):
     command = os.path.join(os.path.dirname(sys.executable), 'cryotrans')
     result = subprocess.run([command, 'fsc', str(maps / 'initial.mrc'), str(maps / 'initial.mrc')],
-                            capture_output=True, text=True, check=True)
+                            capture_output=True, encoding='utf-8', check=True)
     assert 'FSC(0.5) 4.00 Å' in result.stdout and 'correlation 1.0000' in result.stdout
+
+
+def test_a_partitioned_morph_logs_each_region_and_its_frames_come_back_from_its_flow(maps, capsys):
+    labels = np.ones(G0.shape, np.float32)
+    labels[:, :, 9:] = 2                                   # two regions either side of x = 28 Å
+    write_map(maps / 'regions.mrc', labels, G0)
+    out = maps / 'out'
+    code = main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
+                 '--level0', '0.2', '--level1', '0.05', '--steps', '8', '--frames', '3',
+                 '--partition', str(maps / 'regions.mrc'), '--rigidity', '0.2,0.4'])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert '2 regions of ' in text and 'rigidity 0.2, 0.4 (deformation)' in text
+    assert 'region 1: rotation ' in text and 'region 2: rotation ' in text and 'RMS off rigid' in text
+    assert main(['frames', str(out / 'flow.pt'), str(maps / 'initial.mrc'), '--out', str(maps / 'again')]) == 0
+    for i in range(4):
+        a, _ = read_map(out / f'frame_{i:02d}.mrc')
+        b, _ = read_map(maps / 'again' / f'frame_{i:02d}.mrc')
+        assert np.allclose(a, b, atol=1e-5)
+    other = Grid((8, 9, 10), (4.0, 4.0, 4.0), (10.0, -4.0, 6.0))
+    write_map(maps / 'coarse.mrc', 4 * blob(other, (28, 14, 22)), other)
+    assert main(['frames', str(out / 'flow.pt'), str(maps / 'coarse.mrc'), '--out', str(maps / 'x')]) == 2
+    assert 'trained with regions on a (20, 18, 16) grid' in capsys.readouterr().err
+
+
+def test_bad_partitions_are_one_clear_message_and_write_nothing(maps, capsys):
+    out = maps / 'out'
+    labels = np.ones(G0.shape, np.float32)
+    labels[:, :, 9:] = 2
+    write_map(maps / 'regions.mrc', labels, G0)
+    base = ['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
+            '--level0', '0.2', '--level1', '0.05', '--partition', str(maps / 'regions.mrc')]
+    assert main(base + ['--rigidity', '1,2,3']) == 2
+    assert '3 rigidity values for 2 regions' in capsys.readouterr().err
+    write_map(maps / 'regions.mrc', np.where(labels == 2, 3, labels), G0)
+    assert main(base) == 2
+    assert 'region 2 of 1–3 has no voxels' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(base + ['--rigidity', 'stiff'])
+    assert 'rigidity must be a number' in capsys.readouterr().err
+    assert not out.exists()

@@ -30,6 +30,8 @@ SDIST_SPEC = "MDAnalysisTests==2.11.0"
 DATA_DIR = "mdanalysistests-2.11.0/MDAnalysisTests/data"
 ATOMIC_NUMBER = {"H": 1, "C": 6, "N": 7, "O": 8, "P": 15, "S": 16}
 CORE_RANGES = ((1, 29), (60, 121), (160, 214))
+# AdK's three domains, numbered as regions of a partition: CORE 1, NMP 2, LID 3
+DOMAINS = (("CORE", CORE_RANGES), ("NMP", ((30, 59),)), ("LID", ((122, 159),)))
 SIGMA_PER_RESOLUTION = 0.225
 WINDOW_SIGMAS = 5.0
 MARGIN = 10.0
@@ -168,10 +170,11 @@ def lowpass(grid, voxel, resolution):
     return np.fft.irfftn(f, s=grid.shape)
 
 
-def write_map(path, grid, origin, voxel):
-    """Save a max-normalised float32 MRC whose header places it in the PDB frame."""
+def write_map(path, grid, origin, voxel, scale=True):
+    """Save a max-normalised float32 MRC whose header places it in the PDB frame
+    (scale=False: whole-number labels, as 8-bit integers)."""
     with mrcfile.new(path, overwrite=True) as mrc:
-        mrc.set_data((grid / grid.max()).astype(np.float32))
+        mrc.set_data((grid / grid.max()).astype(np.float32) if scale else grid.astype(np.int8))
         mrc.voxel_size = voxel
         mrc.header.origin = tuple(float(v) for v in origin)
         mrc.header.nxstart = mrc.header.nystart = mrc.header.nzstart = 0
@@ -199,6 +202,35 @@ def _fsc_resolution(a, b, voxel):
     return n * voxel / (s - 1 + frac)
 
 
+def domain_of_residues(resseq):
+    """Region number (1 CORE, 2 NMP, 3 LID) of each residue number."""
+    label = np.zeros(len(resseq), dtype=np.int32)
+    for region, (_, ranges) in enumerate(DOMAINS, start=1):
+        for a, b in ranges:
+            label[(resseq >= a) & (resseq <= b)] = region
+    return label
+
+
+def domain_map(xyz, resseq, origin, voxel, size):
+    """Each voxel labelled with the domain of its nearest atom: a region map for a partition."""
+    label = domain_of_residues(resseq)
+    axis = np.arange(size) * voxel
+    z, y, x = np.meshgrid(axis + origin[2], axis + origin[1], axis + origin[0], indexing="ij")
+    centres = np.stack([x.ravel(), y.ravel(), z.ravel()], 1)
+    nearest = np.empty(len(centres), dtype=np.int64)
+    for s in range(0, len(centres), 4096):
+        block = centres[s:s + 4096]
+        d2 = (block ** 2).sum(1)[:, None] - 2 * block @ xyz.T + (xyz ** 2).sum(1)[None]
+        nearest[s:s + 4096] = d2.argmin(1)
+    return label[nearest].reshape(size, size, size).astype(np.float32)
+
+
+def write_pdb(path, text):
+    """Keep the open structure's ATOM records beside its map: the model a user would fit."""
+    lines = [line for line in text.splitlines() if line.startswith(("ATOM  ", "HETATM", "TER", "END"))]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def write_readme(out, voxel, size, origin):
     """Record provenance and parameters next to the maps."""
     lines = [
@@ -224,6 +256,9 @@ def write_readme(out, voxel, size, origin):
         "| adk_closed_7A.mrc | closed | 7 A | target |",
         "| adk_closed_5A.mrc | closed | 5 A | second target |",
         "| adk_closed_3A.mrc | closed | 3 A | truth, for scoring only |",
+        "| adk_open_domains.mrc | open | - | region map: each voxel the domain of its nearest atom, "
+        "CORE 1, NMP 2 (30-59), LID 3 (122-159) |",
+        "| adk_open.pdb | open | - | the open structure's atoms (4AKE as in the sdist), for `cryotrans partition ... atoms` |",
         "",
     ]
     (out / "README.md").write_text("\n".join(lines))
@@ -244,6 +279,11 @@ def make_maps(sdist, out, voxel, size):
         grids[stem] = lowpass(simulate(s["xyz"], s["z"], origin, voxel, size, res), voxel, res)
         write_map(out / f"{stem}.mrc", grids[stem], origin, voxel)
         print(f"wrote {out / stem}.mrc (min {grids[stem].min() / grids[stem].max():.4f} after scaling)")
+    o = structs["open"]
+    write_map(out / "adk_open_domains.mrc", domain_map(o["xyz"], o["resseq"], origin, voxel, size), origin, voxel,
+              scale=False)
+    with tarfile.open(sdist, "r:gz") as tar:
+        write_pdb(out / "adk_open.pdb", io.TextIOWrapper(tar.extractfile(f"{DATA_DIR}/adk_open.pdb")).read())
     write_readme(out, voxel, size, origin)
     for stem in ("adk_closed_7A", "adk_closed_5A", "adk_open_3A"):
         res = _fsc_resolution(grids[stem], grids["adk_closed_3A"], voxel)

@@ -70,6 +70,22 @@ BUILTINS = [
       'volume splitbyzone'], [], [], {}),
     ('ChimeraX-MapSeries', '2.1.1', 'chimerax.map_series', (1, 1), True,
      ['vseries', 'measure motion'], [], [], {}),
+    # Atomic models (cryotrans partition ... atoms) and markers (drawn regions)
+    ('ChimeraX-AtomicLibrary', '14.0.2', 'chimerax.atomic_lib', (1, 1), False, [], [], [], {}),
+    ('ChimeraX-Atomic', '1.49', 'chimerax.atomic', (1, 1), True, [], [], [], {}),
+    ('ChimeraX-PDB', '2.7.4', 'chimerax.pdb', (1, 1), False, [], [], [
+        ('data formats', 'PDB', dict(category='Molecular structure', suffixes='.pdb,.pdb1,.ent,.pqr',
+                                     default_for='.pdb', mime_types='chemical/x-pdb,chemical/x-spdbv',
+                                     encoding='utf-8')),
+        ('open command', 'PDB', {}),
+        ('save command', 'PDB', dict(compression_okay='false')),
+    ], {}),
+    ('ChimeraX-Markers', '1.0', 'chimerax.markers', (1, 1), True, ['marker'], [], [
+        ('data formats', 'Marker model', dict(category='Generic 3D objects', nicknames='markers',
+                                              suffixes='.cmm')),
+        ('open command', 'Marker model', dict(want_path='true')),
+        ('save command', 'Marker model', {}),
+    ], {}),
     ('ChimeraX-MapFilter', '2.0.1', 'chimerax.map_filter', (1, 1), False,   # volume morph: peers
      ['volume add', 'volume copy', 'volume gaussian', 'volume morph', 'volume resample',
       'volume scale', 'volume subtract', 'volume threshold', 'vop'], [], [], {}),

@@ -15,9 +15,9 @@ import numpy as np
 
 from .fsc import correlation, fsc_resolution
 from .maps import MapError, read_map, resample, same_grid, write_map
-from .motion import region_motions
+from .motion import motion_report
 from .pair import prepare_pair
-from .partition import region_labels
+from .partition import region_labels, region_summary
 from .rigidity import FORMS
 from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, Settings, Training, flow_from_checkpoint,
                        load_checkpoint, trajectory_frames)
@@ -55,29 +55,6 @@ def rigidity_values(text):
         raise argparse.ArgumentTypeError(f'rigidity must be a number or numbers separated by commas, not {text!r}')
 
 
-def region_summary(training):
-    """Particles per region, for logs ('' without a partition)."""
-    pair = training.pair
-    if pair.regions is None:
-        return ''
-    counts = np.bincount(pair.regions.ravel(), minlength=pair.region_count + 1)[1:]
-    return (f'{pair.region_count} regions of {", ".join(str(int(n)) for n in counts)} particles, '
-            f'rigidity {", ".join(f"{v:g}" for v in training.settings.rigidity)} ({training.settings.rigidity_form})')
-
-
-def motion_report(training):
-    """One line per region: its best rigid motion, as `measure rotation` gives one (no lines without a partition)."""
-    if training.pair.regions is None:
-        return []
-    moving, path = training.paths()
-    lines, start = [], 0
-    for r, (motion, n) in enumerate(zip(region_motions(moving, path), moving.sections)):
-        centre = path[0][start:start + n].mean(0).numpy()
-        lines.append(f'region {r + 1}: {motion.description(centre)}')
-        start += n
-    return lines
-
-
 def _interruptible():
     """A stop flag that Ctrl-C sets, so an interrupted run still writes what it has."""
     flag = threading.Event()
@@ -104,7 +81,7 @@ def run_morph(args):
           f'grid {grid0.shape[::-1]} at {grid0.voxel_size[0]:.3g} Å; device {training.device}; '
           f'schedule (bin, steps, loss) {[tuple(stage) for stage in training.plan]}', flush=True)
     if pair.regions is not None:
-        print(region_summary(training), flush=True)
+        print(region_summary(pair, training.settings), flush=True)
     every = max(1, args.report_every)
 
     def progress(step, steps, loss, elapsed):

@@ -45,10 +45,14 @@ class RigidMotion:
         return axis, p, angle, shift
 
     def description(self, near=(0.0, 0.0, 0.0)):
+        """`measure rotation`'s figures, how far the point `near` (e.g. the region's centre) moved,
+        and the RMS off rigid."""
         axis, point, angle, shift = self.axis_angle_shift(near)
+        near = np.asarray(near, dtype=np.float64)
+        moved = float(np.linalg.norm(self.rotation @ near + self.translation - near))
         return (f'rotation {angle:.1f}° about axis ({axis[0]:.3f}, {axis[1]:.3f}, {axis[2]:.3f}) '
                 f'through ({point[0]:.1f}, {point[1]:.1f}, {point[2]:.1f}) Å, shift along axis {shift:.2f} Å, '
-                f'RMS off rigid {self.rms:.2f} Å')
+                f'centre moved {moved:.2f} Å, RMS off rigid {self.rms:.2f} Å')
 
 
 def rigid_fit(before, after, weights=None):
@@ -76,3 +80,16 @@ def region_motions(particles, path):
         out.append(rigid_fit(path[0][part].numpy(), path[-1][part].numpy(), mass[part]))
         start += n
     return out
+
+
+def motion_report(training):
+    """One line per region of a partitioned run: its best rigid motion (none without a partition)."""
+    if training.pair.regions is None:
+        return []
+    moving, path = training.paths()
+    lines, start = [], 0
+    for r, (motion, n) in enumerate(zip(region_motions(moving, path), moving.sections)):
+        centre = path[0][start:start + n].mean(0).numpy()
+        lines.append(f'region {r + 1}: {motion.description(centre)}')
+        start += n
+    return lines

@@ -91,3 +91,12 @@ def bin_labels(labels, occupied, factor, count):
     votes = v.reshape(count, nz // factor, factor, ny // factor, factor, nx // factor, factor).sum((2, 4, 6))
     return torch.where(votes.amax(0) > 0, votes.argmax(0) + 1, 0).to(labels.dtype)
 
+
+
+def region_summary(pair, settings):
+    """Particles per region and their rigidity, for logs ('' without a partition)."""
+    if pair.regions is None:
+        return ''
+    counts = np.bincount(pair.regions.ravel(), minlength=pair.region_count + 1)[1:]
+    return (f'{pair.region_count} regions of {", ".join(str(int(n)) for n in counts)} particles, '
+            f'rigidity {", ".join(f"{v:g}" for v in settings.rigidity)} ({settings.rigidity_form})')

@@ -1,0 +1,185 @@
+"""`cryotrans partition` and partitioned morphs in real ChimeraX 1.7.1 (headless), by command lines."""
+
+import numpy as np
+import pytest
+
+from chimerax.cryotrans.engine import Grid, write_map
+from helpers import blob
+
+GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
+LEFT, RIGHT = (22.0, 0.0, 50.0), (38.0, 0.0, 50.0)     # xyz Å of the two blobs
+
+
+def run(session, command):
+    from chimerax.core.commands import run as cx_run
+    return cx_run(session, command, log=False)
+
+
+def logged(session, command):
+    from chimerax.core.logger import StringPlainTextLog
+    with StringPlainTextLog(session.logger) as log:
+        result = run(session, command)
+    return result, log.getvalue()
+
+
+def pdb_lines(atoms):
+    """ATOM records for (residue number, xyz) pairs, one CA each, blank chain as the AdK files have."""
+    return ''.join(f'ATOM  {i + 1:5d}  CA  ALA  {res:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00           C\n'
+                   for i, (res, (x, y, z)) in enumerate(atoms)) + 'END\n'
+
+
+@pytest.fixture
+def scene(tmp_path, session):
+    """#1 two blobs; #2 the blobs moved apart; #3 a model with residues 1-3 on the left blob, 4-6 on the right."""
+    write_map(tmp_path / 'initial.mrc', blob(GRID, LEFT, 3.0) + blob(GRID, RIGHT, 3.0), GRID)
+    write_map(tmp_path / 'target.mrc', blob(GRID, (LEFT[0] - 3, *LEFT[1:]), 3.0)
+              + blob(GRID, (RIGHT[0] + 3, *RIGHT[1:]), 3.0), GRID)
+    atoms = [(1 + k, (LEFT[0] + d, 0.0, 50.0)) for k, d in enumerate((-2, 0, 2))] + \
+            [(4 + k, (RIGHT[0] + d, 0.0, 50.0)) for k, d in enumerate((-2, 0, 2))]
+    (tmp_path / 'model.pdb').write_text(pdb_lines(atoms))
+    for name in ('initial.mrc', 'target.mrc', 'model.pdb'):
+        run(session, f'open {tmp_path / name}')
+    run(session, 'volume #1 level 0.1')
+    run(session, 'volume #2 level 0.1')
+    return tmp_path
+
+
+def model(session, *model_id):
+    return session.models.list(model_id=model_id)[0]
+
+
+def labels_of(session, *model_id):
+    return np.rint(model(session, *model_id).full_matrix()).astype(int)
+
+
+def test_regions_from_atoms_are_added_one_call_at_a_time_and_colour_the_map(session, scene):
+    region_map, text = logged(session, 'cryotrans partition #1 atoms #3:1-3 range 4')
+    assert region_map.id == (4,) and not region_map.display
+    assert 'region 1 ' in text and 'partition #4' in text
+    run(session, 'cryotrans partition #1 atoms #3:4-6 range 4')
+    assert len(session.models.list(model_id=(5,))) == 0                 # the same region map, extended
+    labels = labels_of(session, 4)
+    assert labels.shape == (20, 20, 20) and set(np.unique(labels)) == {0, 1, 2}
+    # voxel [10, 10, i] is at x = 10 + 2 i: the left blob's atoms at x 20-24, the right's at 36-40
+    assert labels[10, 10, 6] == 1 and labels[10, 10, 14] == 2 and labels[10, 10, 0] == 0
+    colours = {tuple(c) for s in model(session, 1).surfaces for c in s.vertex_colors}
+    assert len(colours) >= 2                                             # coloured by region
+
+
+def test_regions_from_masks_an_index_map_and_a_plane(session, scene):
+    left = np.zeros(GRID.shape, np.float32)
+    left[:, :, :10] = 1
+    write_map(scene / 'left.mrc', left, GRID)
+    write_map(scene / 'right.mrc', 1 - left, GRID)
+    run(session, f'open {scene / "left.mrc"}')          # 4
+    run(session, f'open {scene / "right.mrc"}')         # 5
+    run(session, 'cryotrans partition #1 masks #4,5')
+    labels = labels_of(session, 6)
+    assert (labels[:, :, :10] == 1).all() and (labels[:, :, 10:] == 2).all()
+    coarse = Grid((10, 10, 10), (4.0, 4.0, 4.0), GRID.origin)           # an index map on another grid,
+    index = np.ones(coarse.shape, np.float32)                            # as segger exportmask writes one
+    index[:, :, 5:] = 2
+    write_map(scene / 'segments.mrc', index, coarse)
+    run(session, f'open {scene / "segments.mrc"}')      # 7
+    run(session, 'cryotrans partition #1 indexMap #7 new true')
+    labels = labels_of(session, 8)
+    assert set(np.unique(labels)) == {1, 2} and labels[10, 10, 3] == 1 and labels[10, 10, 16] == 2
+    run(session, 'cryotrans partition #1 plane 30,0,50 normal 1,0,0 regionMap #8')
+    labels = labels_of(session, 8)
+    assert (labels[:, :, :10] == 1).all() and (labels[:, :, 10:] == 2).all()
+
+
+def test_regions_drawn_with_markers_go_to_the_nearest_marker_and_follow_them(session, scene):
+    from chimerax.cryotrans.region_mouse import place_region_marker
+    _, text = logged(session, 'cryotrans partition #1 draw 1')
+    assert 'drawing region 1 of #1 into marker set #4' in text and 'marker #4 position' in text
+    run(session, 'marker #4 position 22,0,50')
+    run(session, 'cryotrans partition #1 draw new')                      # region 2: set #5
+    volume = model(session, 1)
+    place_region_marker(session, volume, 2, np.array([38.0, 0.0, 50.0]))   # what a click does
+    labels = labels_of(session, 6)                                         # made by that click
+    assert labels[10, 10, 5] == 1 and labels[10, 10, 15] == 2
+    run(session, 'marker change #5:1 position 30,0,50')                    # move region 2's marker left
+    run(session, 'cryotrans partition #1 markers #4,5')
+    moved = labels_of(session, 6)
+    assert moved[10, 10, 9] == 2 and labels[10, 10, 9] == 1              # x = 28 Å: now nearer region 2
+
+
+@pytest.mark.parametrize('command, message', [
+    ('cryotrans partition #1', 'give one source of regions'),
+    ('cryotrans partition #1 atoms #3:1-3 plane 0,0,0 normal 0,0,1', 'got atoms, plane'),
+    ('cryotrans partition #1 atoms #3:99', 'no atoms given'),
+    ('cryotrans partition #1 plane 500,0,0 normal 1,0,0', 'does not cut the box'),
+    ('cryotrans partition #1 plane 30,0,50', 'needs its normal'),
+    ('cryotrans partition #1 plane 11,0,50 normal 1,0,0', 'region 1 holds no density'),
+    ('cryotrans partition #1 draw 3', 'draw regions in order'),
+])
+def test_bad_region_definitions_get_one_clear_error_and_open_nothing(session, scene, command, message):
+    from chimerax.core.errors import UserError
+    before = len(session.models.list())
+    with pytest.raises(UserError, match=message):
+        run(session, command)
+    assert len(session.models.list()) == before
+
+
+def test_overlapping_masks_and_markers_outside_the_map_are_refused(session, scene):
+    from chimerax.core.errors import UserError
+    half = np.zeros(GRID.shape, np.float32)
+    half[:, :, :12] = 1
+    write_map(scene / 'a.mrc', half, GRID)
+    write_map(scene / 'b.mrc', half[:, :, ::-1].copy(), GRID)
+    run(session, f'open {scene / "a.mrc"}')
+    run(session, f'open {scene / "b.mrc"}')
+    with pytest.raises(UserError, match='masks #4 and #5 overlap in'):
+        run(session, 'cryotrans partition #1 masks #4,5')
+    run(session, 'marker #6 position 22,0,50')
+    run(session, 'marker #7 position 900,0,50')
+    with pytest.raises(UserError, match='1 marker\\(s\\) of #7 lie outside the box of #1'):
+        run(session, 'cryotrans partition #1 markers #6,7')
+    far = Grid(GRID.shape, GRID.voxel_size, (900.0, 0.0, 0.0))
+    write_map(scene / 'far.mrc', np.ones(GRID.shape, np.float32), far)
+    run(session, f'open {scene / "far.mrc"}')
+    with pytest.raises(UserError, match='does not overlap'):
+        run(session, 'cryotrans partition #1 indexMap #8')
+
+
+def test_a_partitioned_morph_moves_each_region_its_own_way_and_logs_them(session, scene):
+    run(session, 'cryotrans partition #1 plane 30,0,50 normal 1,0,0')     # #4
+    series, text = logged(session, 'cryotrans morph #1 to #2 partition #4 rigidity 0.5,1 steps 150 bin 1 '
+                                   'frames 4 reportEvery 50')
+    assert '2 regions of ' in text and 'rigidity 0.5, 1 (deformation) from #4' in text
+    assert 'region 1: rotation' in text and 'region 2: rotation' in text
+    last = series.maps[-1].full_matrix()
+    first = series.maps[0].full_matrix()
+    x = GRID.origin[0] + GRID.voxel_size[0] * np.arange(20)
+    left, right = slice(0, 10), slice(10, 20)
+    centre = lambda v, part: (v[:, :, part].sum((0, 1)) * x[part]).sum() / v[:, :, part].sum()
+    assert centre(last, left) < centre(first, left) - 1.5                # the left blob moved left
+    assert centre(last, right) > centre(first, right) + 1.5              # the right blob moved right
+
+
+def test_partitioned_morph_input_errors(session, scene):
+    from chimerax.core.errors import UserError
+    run(session, 'cryotrans partition #1 plane 30,0,50 normal 1,0,0')     # #4
+    with pytest.raises(UserError, match='3 rigidity values for 2 regions'):
+        run(session, 'cryotrans morph #1 to #2 partition #4 rigidity 1,2,3 steps 2')
+    with pytest.raises(UserError, match='is one of the maps being morphed'):
+        run(session, 'cryotrans morph #1 to #2 partition #2 steps 2')
+    run(session, f'open {scene / "target.mrc"}')                          # #5: a map, not labels
+    with pytest.raises(UserError, match='#5 is not a region map'):
+        run(session, 'cryotrans morph #1 to #2 partition #5 steps 2')
+    from chimerax.map_series import MapSeries
+    assert not session.models.list(type=MapSeries)
+
+
+def test_a_region_map_is_saved_and_restored_with_the_session(session, scene):
+    run(session, 'cryotrans partition #1 atoms #3:1-3 range 4')
+    before = labels_of(session, 4)
+    run(session, f'save {scene / "regions.cxs"}')
+    run(session, 'close session')
+    run(session, f'open {scene / "regions.cxs"}')
+    assert np.array_equal(labels_of(session, 4), before)
+    from chimerax.cryotrans.regions import region_map_of
+    assert region_map_of(session, model(session, 1)) is model(session, 4)
+    run(session, 'cryotrans partition #1 atoms #3:4-6 range 4')            # extends the restored map
+    assert len(session.models.list(model_id=(5,))) == 0 and labels_of(session, 4).max() == 2
