@@ -191,3 +191,22 @@ def test_the_headless_launcher_runs_commands_and_scripts_and_fails_on_errors(map
     bad = subprocess.run([sys.executable, launcher, '--cmd', f'open {maps / "initial.mrc"}',
                           '--cmd', 'cryotrans morph #1 to #1'], capture_output=True, encoding='utf-8')
     assert bad.returncode == 1 and 'same map' in bad.stdout
+
+
+def test_the_help_page_names_every_keyword_and_command_line_option():
+    from chimerax.cryotrans.engine.cli import parser
+    from chimerax.cryotrans.morph_command import morph_desc
+    from chimerax.cryotrans.partition_command import partition_desc
+    page = open(os.path.join(ROOT, 'docs', 'user', 'commands', 'cryotrans.html')).read()
+
+    def camel(name):
+        head, *rest = name.split('_')
+        return head + ''.join(w.capitalize() for w in rest)
+    for desc in (morph_desc, partition_desc):
+        for name in desc._keyword:
+            assert f'<b>{camel(name)}</b>' in page, name
+    morph = parser()._subparsers._group_actions[0].choices['morph']
+    for action in morph._actions:
+        for option in action.option_strings:
+            if option.startswith('--') and option != '--help':
+                assert option in page, option

@@ -9,6 +9,7 @@ import torch
 from chimerax.cryotrans.engine import Grid, MapError, Settings, Training, load_checkpoint, prepare_pair
 from chimerax.cryotrans.engine.flow import Flow, VelocityField
 from chimerax.cryotrans.engine.motion import rigid_fit
+from chimerax.cryotrans.engine.objective import Stage
 from chimerax.cryotrans.engine.partition import bin_labels, grow_labels, labels_on_grid
 from chimerax.cryotrans.engine.particles import particles
 from chimerax.cryotrans.engine.rigidity import deformation_energy, killing_energy, neighbours, velocity_jacobian
@@ -126,7 +127,7 @@ def test_bad_region_maps_get_one_clear_error(change, message):
 def test_rigidity_takes_one_value_or_one_per_region():
     initial, target, labels = two_blobs()
     pair = prepare_pair(initial, GRID, target, GRID, 0.05, 0.05, regions=labels, **QUIET)
-    assert Training(pair, Settings(steps=1)).settings.rigidity == (0.1, 0.1)       # the default
+    assert Training(pair, Settings(steps=1)).settings.rigidity == (1.0, 1.0)       # the default
     assert Training(pair, Settings(steps=1, rigidity=0.5)).settings.rigidity == (0.5, 0.5)
     assert Training(pair, Settings(steps=1, rigidity=(0, 2))).settings.rigidity == (0.0, 2.0)
     with pytest.raises(MapError, match='3 rigidity values for 2 regions'):
@@ -201,7 +202,7 @@ def test_a_partitioned_rigid_run_resumes_bit_for_bit_and_its_checkpoint_holds_th
         resumed = Training(pair, settings, state)
         resumed.run()
         assert resumed.losses == straight.losses and resumed.penalties == straight.penalties
-        assert len(straight.penalties) == 14 and all(p > 0 for p in straight.penalties)
+        assert len(straight.penalties) == 4 and all(p > 0 for p in straight.penalties)   # not while shared
         assert all(torch.equal(a, b) for a, b in zip(resumed.flow.parameters(), straight.flow.parameters()))
     other = prepare_pair(initial, GRID, target, GRID, 0.05, 0.05, regions=3 - labels, **QUIET)
     with pytest.raises(MapError, match='other maps'):
@@ -218,3 +219,20 @@ def test_two_regions_moving_apart_are_each_carried_their_own_way():
     shift = (path[-1] - path[0]).numpy()
     assert shift[:first, 0].mean() == pytest.approx(-4, abs=0.8)
     assert shift[first:, 0].mean() == pytest.approx(4, abs=0.8)
+
+
+def test_a_partitions_first_stage_moves_every_region_by_one_field_then_each_region_goes_alone():
+    initial, target, labels = two_blobs()
+    pair = prepare_pair(initial, GRID, target, GRID, 0.05, 0.05, regions=labels, **QUIET)
+    t = Training(pair, Settings(steps=6, bin=1, resolution=8.0, refine=4))
+    assert t.plan == [Stage(1, 6, 'w2', True), Stage(1, 4, 'refine')]
+    assert Training(pair, Settings(steps=9, bin=1)).plan == [Stage(1, 4, 'w2', True), Stage(1, 5, 'w2')]
+
+    def same_fields():
+        a, b = t.flow.fields
+        return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert same_fields()
+    t.run(stop=lambda: t.step >= 6)
+    assert same_fields() and t.penalties == []            # shared: no rigidity yet
+    t.run()
+    assert not same_fields() and len(t.penalties) == 4

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from chimerax.cryotrans.engine import Grid, MapError, Settings, Training, load_checkpoint, prepare_pair, schedule
+from chimerax.cryotrans.engine.objective import Stage
 from chimerax.cryotrans.engine.refinement import at_resolution, correlation_loss, resolution_filter
 from chimerax.cryotrans.engine.training import REFINE_STEPS
 from helpers import blob, centroid
@@ -64,7 +65,7 @@ def test_refinement_moves_the_sharp_map_onto_a_blurred_target_and_keeps_it_sharp
     pair = blurred_pair()
     assert pair.target_map.min() < 0       # the target as it is: the cut's ringing is kept
     training = Training(pair, Settings(steps=1, bin=1, resolution=8.0, refine=150))
-    assert training.plan == [(1, 1, 'w2'), (1, 150, 'refine')]
+    assert training.plan == [Stage(1, 1, 'w2'), Stage(1, 150, 'refine')]
     assert training.run()
     assert len(training.losses) == 151
     assert training.losses[-1] < 0.2 * training.losses[1]
@@ -90,9 +91,9 @@ def test_refinement_takes_the_full_grid_and_the_loss_keeps_the_coarse_ones():
     assert schedule((32, 32, 32), 100, refine=True) == [(1, 100)]
     g = Grid((48, 48, 48), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
     pair = prepare_pair(blob(g, (40, 48, 48)), g, blob(g, (46, 48, 48)), g, 0.05, 0.05, **QUIET)
-    assert Training(pair, Settings(steps=10, resolution=6.0)).plan == [(2, 10, 'w2'), (1, REFINE_STEPS, 'refine')]
-    assert Training(pair, Settings(steps=10, bin=3, resolution=6.0, refine=5)).plan == [(3, 10, 'w2'), (1, 5, 'refine')]
-    assert Training(pair, Settings(steps=10)).plan == [(2, 8, 'w2'), (1, 2, 'w2')]
+    assert Training(pair, Settings(steps=10, resolution=6.0)).plan == [Stage(2, 10, 'w2'), Stage(1, REFINE_STEPS, 'refine')]
+    assert Training(pair, Settings(steps=10, bin=3, resolution=6.0, refine=5)).plan == [Stage(3, 10, 'w2'), Stage(1, 5, 'refine')]
+    assert Training(pair, Settings(steps=10)).plan == [Stage(2, 8, 'w2'), Stage(1, 2, 'w2')]
 
 
 @pytest.mark.parametrize('stop_at', [3, 5, 8])      # in the first stage, at its end, in refinement

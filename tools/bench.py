@@ -1,5 +1,6 @@
 """Speed and memory figures measured in one run: the W2 loss (exact vs fast kernel), a training
-step, how a step splits between the MLP, splatting and the loss, and its peak memory.
+step, how a step splits between the MLP, splatting and the loss, its peak memory, and what a
+partition into AdK's three domains costs (one field per region, the rigidity term).
 
 Uses the AdK initial/target pair, binned or padded to each box size.  Every ratio is
 of two timings taken here, now, on the same device.  A "step" is one full-grid training
@@ -21,23 +22,30 @@ from chimerax.cryotrans.engine import Grid, Settings, Training, prepare_pair, re
 from chimerax.cryotrans.engine.allocator import freed_memory_kept
 from chimerax.cryotrans.engine.maps import resample
 from chimerax.cryotrans.engine.objective import stage_loss
+from chimerax.cryotrans.engine.partition import labels_on_grid
 from chimerax.cryotrans.engine.splat import splat
-from chimerax.cryotrans.engine.training import choose_device
+from chimerax.cryotrans.engine.training import RIGIDITY, choose_device
 from chimerax.cryotrans.engine.wasserstein import w2_loss
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'adk')
-SECTIONS = ('speed', 'split', 'memory')
+SECTIONS = ('speed', 'split', 'memory', 'partition')
 LEVEL = 0.01   # of the peak: 5.4 % of the voxels are particles, as in a real map (~5-10 %)
 RECOMPUTE = {'auto': 'auto', 'on': True, 'off': False}
 
 
-def adk_pair(n):
-    """The AdK pair resampled onto an n³ box of the same physical size."""
+def adk_pair(n, domains=False):
+    """The AdK pair resampled onto an n³ box of the same physical size (domains: partitioned
+    into its three domains, data/adk/adk_open_domains.mrc)."""
     a, g = read_map(os.path.join(DATA, 'adk_open_3A.mrc'))
     b, g1 = read_map(os.path.join(DATA, 'adk_closed_7A.mrc'))
     size = g.shape[0] * g.voxel_size[0]
     grid = Grid((n, n, n), (size / n,) * 3, tuple(o - 0.5 * g.voxel_size[0] + 0.5 * size / n for o in g.origin))
-    return prepare_pair(resample(a, g, grid), grid, resample(b, g1, grid), grid, LEVEL, LEVEL, log=lambda m: None)
+    regions = None
+    if domains:
+        labels, gl = read_map(os.path.join(DATA, 'adk_open_domains.mrc'))
+        regions = labels_on_grid(labels.astype('int32'), gl, grid)
+    return prepare_pair(resample(a, g, grid), grid, resample(b, g1, grid), grid, LEVEL, LEVEL, log=lambda m: None,
+                        regions=regions)
 
 
 def sync(device):
@@ -74,15 +82,15 @@ def loss_time(pair, kernel, device, repeat):
     return timed(once, repeat), value[0]
 
 
-def full_grid_training(pair, device, steps=1, kernel='fast', recompute='auto'):
-    training = Training(pair, Settings(steps=steps, bin=1, kernel=kernel, device=device.type))
+def full_grid_training(pair, device, steps=1, kernel='fast', recompute='auto', rigidity=None):
+    training = Training(pair, Settings(steps=steps, bin=1, kernel=kernel, device=device.type, rigidity=rigidity))
     training.flow.recompute = recompute
     return training
 
 
-def step_time(pair, kernel, device, steps, recompute='auto'):
+def step_time(pair, kernel, device, steps, recompute='auto', rigidity=None):
     """Seconds per full-grid training step: the median of `steps` steps after a warm-up step."""
-    training = full_grid_training(pair, device, steps + 1, kernel, recompute)
+    training = full_grid_training(pair, device, steps + 1, kernel, recompute, rigidity)
     return _median_step(training, 1, device)
 
 
@@ -273,6 +281,18 @@ def main(argv=None):
         for n in sizes:
             peak, how = step_memory(n, device, recompute)
             print(f'{n:>5}³ {particles(n):>9} {peak / 2**30:>8.3f}  {how}', flush=True)
+    if 'partition' in sections:
+        print('\nfull-grid step with AdK partitioned into its 3 domains (same particles): s/step; '
+              f'rigidity {RIGIDITY:g} (the default, deformation form) and its share of the step')
+        print(f'{"box":>6} {"particles":>9} {"1 field s":>9} {"3 fields s":>10} {"ratio":>6} '
+              f'{"rigid s":>8} {"rigidity %":>10}')
+        for n in sizes:
+            parted = adk_pair(n, domains=True)
+            one = step_time(pair(n), 'fast', device, args.repeat)
+            three = step_time(parted, 'fast', device, args.repeat, rigidity=0.0)
+            rigid = step_time(parted, 'fast', device, args.repeat)
+            print(f'{n:>5}³ {particles(n):>9} {one:>9.3f} {three:>10.3f} {three / one:>6.2f} {rigid:>8.3f} '
+                  f'{100 * (rigid - three) / rigid:>10.1f}', flush=True)
     return 0
 
 

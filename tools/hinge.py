@@ -19,7 +19,7 @@ from chimerax.cryotrans.engine.refinement import at_resolution, resolution_filte
 
 GRID = Grid((36, 36, 36), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
 HINGE = np.array([26.0, 26.0, 35.0])
-ANGLE_A, ANGLE_B = 20.0, -20.0
+ANGLE_A, ANGLE_B = 30.0, -30.0
 RESOLUTION = 10.0
 SIGMA = 2.2
 # blob centres (along the arm, sideways, up) in Å from the hinge, and heights

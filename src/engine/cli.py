@@ -79,7 +79,7 @@ def run_morph(args):
     log_path = os.path.join(args.out, 'loss.log')
     print(f'{int((pair.initial > 0).sum())} particles from {args.initial} (level {pair.level0:.4g}), '
           f'grid {grid0.shape[::-1]} at {grid0.voxel_size[0]:.3g} Å; device {training.device}; '
-          f'schedule (bin, steps, loss) {[tuple(stage) for stage in training.plan]}', flush=True)
+          f'schedule (bin, steps, loss) {[stage[:3] + ("shared",) * stage.shared for stage in training.plan]}', flush=True)
     if pair.regions is not None:
         print(region_summary(pair, training.settings), flush=True)
     every = max(1, args.report_every)

@@ -237,6 +237,13 @@ class Flow(nn.Module):
             path = _path(x, self.frames, blocks, _split(flat, self.regions))
         return list(path.unbind(0))
 
+    def share_first_field(self):
+        """Make every region's field a copy of the first (while one field moves them all)."""
+        with torch.no_grad():
+            for field in self.fields[1:]:
+                for a, b in zip(field.parameters(), self.fields[0].parameters()):
+                    a.copy_(b)
+
     def load_state_dict(self, state, strict=True):
         """Also takes a one-field flow saved before flows had regions ('velocity.' keys)."""
         state = {('fields.0.' + k[len('velocity.'):] if k.startswith('velocity.') else k): v

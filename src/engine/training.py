@@ -21,7 +21,7 @@ import torch
 from .allocator import freed_memory_kept
 from .flow import Flow
 from .maps import MapError
-from .objective import Stage, StageData, objective
+from .objective import Stage, StageData, objective, partitioned_plan
 from .partition import bin_labels
 from .particles import particles
 from .refinement import resolution_filter
@@ -33,7 +33,7 @@ LOSSES = ('w2', 'l2')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 CHECKPOINT_FORMAT = 1
 REFINE_STEPS = 600   # refinement's default when the target's resolution is given
-RIGIDITY = 0.1       # each region's λ when a partition is given without rigidity (docs/benchmarks.md)
+RIGIDITY = 1.0       # each region's λ when a partition is given without rigidity (docs/benchmarks.md)
 
 
 @dataclass
@@ -166,7 +166,11 @@ class Training:
                      schedule(pair.initial.shape, settings.steps, settings.bin, refine > 0)]
         if refine:
             self.plan.append(Stage(1, refine, 'refine'))    # on the full grid: it is there for the detail
+        if pair.region_count > 1:
+            self.plan = partitioned_plan(self.plan)
         self.flow = new_flow(settings, pair.region_count).to(self.device)
+        if self.plan[0].shared:
+            self.flow.share_first_field()
         self.optimizer = self._new_optimizer()
         self.step = 0
         self.losses = []          # the stage's own loss at each step
@@ -193,6 +197,15 @@ class Training:
         """What refinement will do, for logs ('' without it)."""
         s = self.settings
         return f'{s.refine} steps refining at {s.resolution:g} Å (loss: 1 - correlation)' if s.refine else ''
+
+    def _regions_split_at(self, step):
+        """Whether the regions get fields of their own at this step (a shared stage has ended)."""
+        done = 0
+        for before, stage in zip(self.plan, self.plan[1:]):
+            done += before.steps
+            if step == done and before.shared and not stage.shared:
+                return True
+        return False
 
     def refinement_starts_after(self, step):
         """Whether refinement begins after this step, so that the loss changes meaning."""
@@ -227,7 +240,9 @@ class Training:
             done += stage.steps
             if step < done:
                 break
-        if self._stage is None or (self._stage.stage.bin, self._stage.stage.loss) != (stage.bin, stage.loss):
+        def kind(st):
+            return st.bin, st.loss, st.shared
+        if self._stage is None or kind(self._stage.stage) != kind(stage):
             dev, pair, s = self.device, self.pair, self.settings
             f0 = bin_map(torch.from_numpy(pair.initial).to(dev), stage.bin)
             step_unit = tuple(h * stage.bin for h in pair.grid.unit_step)
@@ -236,6 +251,8 @@ class Training:
                 labels = bin_labels(torch.from_numpy(pair.regions).to(dev),
                                     torch.from_numpy(pair.initial > 0).to(dev), stage.bin, pair.region_count)
             moving = particles(f0, step_unit, labels, pair.region_count)
+            if stage.shared:        # every region's particles through the first field
+                moving = moving._replace(sections=[sum(moving.sections)] + [0] * (pair.region_count - 1))
             transfer = None
             if stage.loss == 'refine':
                 f1 = bin_map(torch.from_numpy(pair.target_map).to(dev), stage.bin)
@@ -244,7 +261,7 @@ class Training:
             else:
                 f1 = bin_map(torch.from_numpy(pair.target).to(dev), stage.bin)
             rigidity = None
-            if any(s.rigidity):
+            if any(s.rigidity) and not stage.shared:
                 rigidity = Rigidity(moving, step_unit, s.rigidity, s.rigidity_form, s.seed)
             self._stage = StageData(stage, tuple(f0.shape), step_unit, moving, f1, transfer, rigidity)
         return self._stage
@@ -274,8 +291,8 @@ class Training:
 
     def _step(self, start, progress):
         data = self.stage_data(self.step)
-        if self.refinement_starts_after(self.step):
-            # A loss of another kind and scale: Adam's moments from the first one would mislead.
+        if self.refinement_starts_after(self.step) or self._regions_split_at(self.step):
+            # A loss of another kind and scale, or new fields: Adam's moments so far would mislead.
             self.optimizer = self._new_optimizer()
         self.optimizer.zero_grad()
         p = data.particles
@@ -284,6 +301,8 @@ class Training:
         total, loss, penalty = objective(data, density, path, self.flow, self.settings, self.scales, self.step)
         total.backward()
         self.optimizer.step()
+        if data.stage.shared:       # the other regions' fields follow the shared one, so that frames
+            self.flow.share_first_field()   # and checkpoints taken now move every region alike
         self.step += 1
         self.losses.append(loss.item())
         if penalty is not None:
