@@ -21,7 +21,7 @@ from .volumes import initial_to_target, map_values, open_series, region_labels_o
 
 
 def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_every=50, model_id=None,
-                    save_dir=None, wait=None, partition=None, **settings):
+                    save_dir=None, wait=None, partition=None, color_regions=True, **settings):
     """Open the series at once, train in a worker thread that refreshes it, and return the series.
 
     wait (default: true without a GUI) returns only when training has ended, for scripts.
@@ -63,7 +63,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
                         f'refreshed every {report_every} steps'
                         + (f'; {region_summary(pair, training.settings)} from #{partition.id_string}'
                            if partition is not None else ''))
-    run = MorphRun(session, training, series, (initial, target), save_dir, report_every)
+    run = MorphRun(session, training, series, (initial, target), save_dir, report_every, color_regions)
     run.start()
     if wait is None:
         wait = not session.ui.is_gui
@@ -88,6 +88,7 @@ morph_desc = CmdDesc(
              ('epsilon', PositiveFloatArg), ('sinkhorn_iterations', PositiveIntArg),
              ('bin', NonNegativeIntArg), ('device', EnumOf(DEVICES)), ('seed', NonNegativeIntArg),
              ('partition', MapArg), ('rigidity', ListOf(NonNegativeFloatArg)), ('rigidity_form', EnumOf(FORMS)),
+             ('color_regions', BoolArg),
              ('report_every', PositiveIntArg), ('model_id', ModelIdArg),
              ('save_dir', SaveFolderNameArg), ('wait', BoolArg)],
     required_arguments=['to'],

@@ -210,3 +210,23 @@ def color_by_region(volume, labels, level=None):
     reach = 2.0 * float(max(volume.data.step))
     for surface in volume.surfaces:
         color_zone(surface, points, colors, reach, sharp_edges=True)
+
+
+COLOR_POINTS = 60000   # at most this many particles colour a frame (every k-th of them)
+
+
+def color_frames_by_region(series, paths, regions):
+    """Colour each frame of a partitioned run's series by the region of the nearest moved particle.
+
+    paths: each frame's particle positions (N × 3, Å in the initial map's frame, which the series
+    shares); regions: each particle's region (1…).  Frames not shown yet take their colours when
+    their surfaces are made (zone colouring updates itself).
+    """
+    from chimerax.surface.colorzone import color_zone
+    every = max(1, len(regions) // COLOR_POINTS)
+    colors = PALETTE[(np.asarray(regions)[::every] - 1) % len(PALETTE)]
+    for v, xyz in zip(series.maps, paths):
+        points = v.scene_position.transform_points(np.asarray(xyz, dtype=np.float64)[::every])
+        reach = 2.0 * float(max(v.data.step)) * every ** (1 / 3)
+        for surface in v.surfaces:
+            color_zone(surface, points, colors, reach)

@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 
+import numpy as np
 from chimerax.core.tasks import Task, TaskState
 from chimerax.core.triggerset import DEREGISTER
 
@@ -43,7 +44,7 @@ def pump(session):
 class MorphRun(Task):
     """One training run and the MapSeries it refreshes; stays listed until the series closes."""
 
-    def __init__(self, session, training, series, inputs, save_dir=None, report_every=50):
+    def __init__(self, session, training, series, inputs, save_dir=None, report_every=50, color_regions=False):
         super().__init__(session)
         self.training = training
         self.series = series
@@ -51,6 +52,7 @@ class MorphRun(Task):
         self._watched = [(m, '#' + m.id_string) for m in (*inputs, series)]   # ids are gone once closed
         self.save_dir = save_dir
         self.report_every = report_every
+        self.color_regions = color_regions and training.pair.regions is not None
         self.shown_step = 0
         self.error = None
         self.worker = None
@@ -98,10 +100,11 @@ class MorphRun(Task):
                 write_frames(self.save_dir, frames, t.pair.grid)
             fit = correlation(frames[-1] / t.pair.peak, t.pair.target)
             motions = motion_report(t)
-            self._post(self._end, frames, TaskState.FINISHED if t.finished else STOPPED, fit, motions)
+            self._post(self._end, frames, TaskState.FINISHED if t.finished else STOPPED, fit, motions,
+                       self._region_paths())
         except Exception as e:
             self.error = f'{type(e).__name__}: {e}'
-            self._post(self._end, None, FAILED, None, [])
+            self._post(self._end, None, FAILED, None, [], None)
 
     def _progress(self, step, steps, loss, elapsed):
         """Worker side: frames every report_every steps, the status line at most once a second."""
@@ -109,7 +112,7 @@ class MorphRun(Task):
             self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; '
                        f'now {self.training.refinement_note()}')
         if step % self.report_every == 0 and step < steps:
-            self._post(self._show, self.training.frames(), step)
+            self._post(self._show, self.training.frames(), step, self._region_paths())
         if step % self.report_every == 0 or time.monotonic() - self._said >= 1:
             self._said = time.monotonic()
             left = elapsed / step * (steps - step)
@@ -136,20 +139,31 @@ class MorphRun(Task):
                 return
             f(*args)
 
-    def _show(self, frames, step):
+    def _region_paths(self):
+        """Worker side: each frame's particle positions and each particle's region, for colouring."""
+        if not self.color_regions:
+            return None
+        moving, path = self.training.paths()
+        regions = np.repeat(np.arange(1, len(moving.sections) + 1), moving.sections)
+        return [x.numpy() for x in path], regions
+
+    def _show(self, frames, step, region_paths=None):
         """Main thread: copy the frames into the series' arrays in place, as map_filter does."""
         if self.series.deleted:
             return
         for v, values in zip(self.series.maps, frames):
             v.data.array[...] = values
             v.data.values_changed()
+        if region_paths is not None:
+            from .regions import color_frames_by_region
+            color_frames_by_region(self.series, *region_paths)
         self.shown_step = step
 
-    def _end(self, frames, state, fit, motions):
+    def _end(self, frames, state, fit, motions, region_paths):
         t = self.training
         self.end_time = datetime.datetime.now()
         if frames is not None:
-            self._show(frames, t.step)
+            self._show(frames, t.step, region_paths)
         log = self.session.logger
         kept = '' if self.series.deleted else f'; {len(self.series.maps)} frames as #{self.series.id_string}'
         saved = f'; frames and flow.pt written to {self.save_dir}' if self.save_dir and frames is not None else ''

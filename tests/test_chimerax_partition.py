@@ -156,6 +156,11 @@ def test_a_partitioned_morph_moves_each_region_its_own_way_and_logs_them(session
     centre = lambda v, part: (v[:, :, part].sum((0, 1)) * x[part]).sum() / v[:, :, part].sum()
     assert centre(last, left) < centre(first, left) - 1.5                # the left blob moved left
     assert centre(last, right) > centre(first, right) + 1.5              # the right blob moved right
+    frame = series.maps[-1]
+    frame.display = True
+    frame.update_drawings()
+    colours = {tuple(c) for s in frame.surfaces for c in s.vertex_colors}
+    assert len(colours) >= 2                                             # each frame coloured by region
 
 
 def test_partitioned_morph_input_errors(session, scene):
@@ -183,3 +188,25 @@ def test_a_region_map_is_saved_and_restored_with_the_session(session, scene):
     assert region_map_of(session, model(session, 1)) is model(session, 4)
     run(session, 'cryotrans partition #1 atoms #3:4-6 range 4')            # extends the restored map
     assert len(session.models.list(model_id=(5,))) == 0 and labels_of(session, 4).max() == 2
+
+
+def test_a_partitioned_run_in_the_background_stops_keeping_its_frames_and_a_checkpoint_with_the_regions(
+        session, scene):
+    import time
+    from chimerax.cryotrans.engine import load_checkpoint
+    from chimerax.cryotrans.run import runs
+    run(session, 'cryotrans partition #1 plane 30,0,50 normal 1,0,0')     # #4
+    series, _ = logged(session, f'cryotrans morph #1 to #2 partition #4 steps 100000 frames 3 wait false '
+                                f'reportEvery 5 saveDir {scene / "out"}')
+    (job,) = [r for r in runs(session) if r.series is series]
+    end = time.monotonic() + 60
+    while job.training.step < 12:
+        assert job.worker.is_alive() and time.monotonic() < end
+        time.sleep(0.002)
+    _, text = logged(session, 'cryotrans list')
+    assert 'running, step' in text
+    _, text = logged(session, 'cryotrans stop')
+    assert not job.worker.is_alive() and 'stopped (cryotrans stop)' in text and 'region 2: rotation' in text
+    state = load_checkpoint(scene / 'out' / 'flow.pt')
+    assert state['regions'].max() == 2 and state['step'] == job.training.step
+    assert sorted(p.name for p in (scene / 'out').iterdir()) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]

@@ -225,13 +225,9 @@ class Training:
         self.scales = dict(ckpt.get('scales', {}))
         self.elapsed = float(ckpt.get('elapsed', 0.0))
 
-    @property
-    def stage(self):
-        """The stage in force at the current step."""
-        return self.stage_data(self.step).stage
-
     def stage_data(self, step):
-        """What the stage in force at a step trains on (objective.StageData), made when it begins.
+        """What the stage in force at a step trains on (objective.StageData), made when it begins
+        (and kept until another stage begins).
 
         Refinement's target is the map as it is, with its blur's filter.
         """
@@ -240,9 +236,7 @@ class Training:
             done += stage.steps
             if step < done:
                 break
-        def kind(st):
-            return st.bin, st.loss, st.shared
-        if self._stage is None or kind(self._stage.stage) != kind(stage):
+        if self._stage is None or self._stage.stage is not stage:
             dev, pair, s = self.device, self.pair, self.settings
             f0 = bin_map(torch.from_numpy(pair.initial).to(dev), stage.bin)
             step_unit = tuple(h * stage.bin for h in pair.grid.unit_step)
