@@ -9,10 +9,17 @@ to pump it: `cryotrans morph ... wait true`, `cryotrans stop` and `cryotrans lis
 A run is a ChimeraX Task, so `taskman` lists it (and `taskman kill` stops it), and
 session.tasks is the registry of runs.  Task.start is not used: its thread sets the
 task's state, which fires triggers, from the worker thread.
+
+Listeners (the tool panel, scripts) learn what a run does from the session trigger
+RUN_TRIGGER, always fired on the main thread with a RunEvent: 'started', 'progress'
+(about once a second, with the losses since the last one), 'stage' (a new stage
+begins: refinement, or the regions of a partition going on alone), 'frames' (the
+series was refreshed) and 'ended' (finished, stopped or failed: see run.state).
 """
 
 import datetime
 import math
+from dataclasses import dataclass
 import os
 import queue
 import threading
@@ -28,6 +35,32 @@ from .engine.motion import motion_report
 
 FAILED = TaskState.FAILED
 STOPPED = TaskState.TERMINATED
+RUN_TRIGGER = 'cryotrans run'
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """What a run tells its listeners, on the main thread."""
+    run: object               # the MorphRun
+    kind: str                 # 'started', 'progress', 'stage', 'frames' or 'ended'
+    step: int                 # steps done
+    total: int                # steps in all (refinement's included)
+    elapsed: float = 0.0      # seconds of training so far
+    left: float = math.nan    # seconds of training still to come (estimate)
+    losses: tuple = ()        # 'progress': the losses of the steps since the last 'progress'
+    stage: str = ''           # the loss in force ('w2', 'l2', 'refine'); 'stage': the new one
+
+
+def add_run_handler(session, handler):
+    """Call handler(trigger_name, RunEvent) on the main thread whenever any run of the session
+    changes; returns the handler to remove with session.triggers.remove_handler."""
+    return _run_triggers(session).add_handler(RUN_TRIGGER, handler)
+
+
+def _run_triggers(session):
+    if not session.triggers.has_trigger(RUN_TRIGGER):
+        session.triggers.add_trigger(RUN_TRIGGER)
+    return session.triggers
 
 
 def runs(session):
@@ -61,6 +94,7 @@ class MorphRun(Task):
         self._work = queue.Queue()
         self._main = threading.get_ident()
         self._said = 0.0
+        self._told = 0            # losses handed to listeners so far
         self._handler = session.triggers.add_handler('remove models', self._models_removed)
 
     @property
@@ -79,6 +113,7 @@ class MorphRun(Task):
         self.start_time = datetime.datetime.now()
         self.worker = threading.Thread(target=self.run, name=self.name, daemon=True)
         self.state = TaskState.RUNNING
+        self._tell(self._event('started'))
         self.worker.start()
 
     def terminate(self):
@@ -106,18 +141,37 @@ class MorphRun(Task):
             self.error = f'{type(e).__name__}: {e}'
             self._post(self._end, None, FAILED, None, [], None)
 
+    def _event(self, kind, **more):
+        """A RunEvent of this run as it stands (worker or main thread)."""
+        t = self.training
+        elapsed = t.elapsed
+        left = elapsed / t.step * (t.total_steps - t.step) if t.step else math.nan
+        stage = t.plan_stage(min(t.step, t.total_steps - 1)).loss
+        return RunEvent(self, kind, t.step, t.total_steps, elapsed, left, stage=stage, **more)
+
+    def _tell(self, event):
+        """Main thread: fire the run trigger."""
+        if self.session is not None:
+            _run_triggers(self.session).activate_trigger(RUN_TRIGGER, event)
+
     def _progress(self, step, steps, loss, elapsed):
-        """Worker side: frames every report_every steps, the status line at most once a second."""
-        if self.training.refinement_starts_after(step):
+        """Worker side: frames every report_every steps, the status line and listeners at most once a second."""
+        t = self.training
+        if t.refinement_starts_after(step):
             self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; '
-                       f'now {self.training.refinement_note()}')
+                       f'now {t.refinement_note()}')
+        if step < steps and t.plan_stage(step) is not t.plan_stage(step - 1):
+            self._post(self._tell, self._event('stage'))
         if step % self.report_every == 0 and step < steps:
-            self._post(self._show, self.training.frames(), step, self._region_paths())
-        if step % self.report_every == 0 or time.monotonic() - self._said >= 1:
+            self._post(self._show, t.frames(), step, self._region_paths())
+        if step % self.report_every == 0 or time.monotonic() - self._said >= 1 or step == steps:
             self._said = time.monotonic()
             left = elapsed / step * (steps - step)
             self._post(self.session.logger.status,
                        f'{self.name}: step {step}/{steps}, loss {loss:.5g}, {left:.0f} s left')
+            new = tuple(t.losses[self._told:step])
+            self._told = step
+            self._post(self._tell, self._event('progress', losses=new))
 
     def _post(self, f, *args):
         self._work.put((f, args))
@@ -158,6 +212,7 @@ class MorphRun(Task):
             from .regions import color_frames_by_region
             color_frames_by_region(self.series, *region_paths)
         self.shown_step = step
+        self._tell(self._event('frames'))
 
     def _end(self, frames, state, fit, motions, region_paths):
         t = self.training
@@ -180,6 +235,7 @@ class MorphRun(Task):
                 log.info(f'{self.name}: {line}')
         log.status('')
         self.state = state
+        self._tell(self._event('ended'))
         if self.series.deleted:
             self._forget()
 

@@ -167,3 +167,28 @@ def test_wait_true_returns_the_finished_series_trained_on_a_worker_thread(sessio
     assert not run.running and run.training.step == 5 and '5 steps in' in log
     _, listed = cx(session, 'cryotrans list')
     assert '#3 cryotrans #1 to #2: finished, 5 steps' in listed
+
+
+def test_listeners_hear_every_change_of_a_run_on_the_main_thread_with_all_its_losses(session, pair):
+    from chimerax.cryotrans.run import add_run_handler
+    events, threads = [], set()
+
+    def heard(trigger, event):
+        events.append(event)
+        threads.add(threading.get_ident())
+    handler = add_run_handler(session, heard)
+    try:
+        series, _ = cx(session, 'cryotrans morph #1 to #2 steps 12 bin 1 resolution 8 refine 6 reportEvery 5 '
+                                'frames 3 wait true')
+    finally:
+        session.triggers.remove_handler(handler)
+    run = run_of(session, series)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == 'started' and kinds[-1] == 'ended' and kinds.count('ended') == 1
+    assert 'frames' in kinds and 'progress' in kinds
+    assert [e.stage for e in events if e.kind == 'stage'] == ['refine']
+    assert threads == {threading.get_ident()}                               # the main thread only
+    heard_losses = [x for e in events if e.kind == 'progress' for x in e.losses]
+    assert heard_losses == run.training.losses and len(heard_losses) == 18
+    assert all(e.run is run and e.total == 18 for e in events)
+    assert events[-1].step == 18 and str(run.state) == str(events[-1].run.state)

@@ -225,17 +225,22 @@ class Training:
         self.scales = dict(ckpt.get('scales', {}))
         self.elapsed = float(ckpt.get('elapsed', 0.0))
 
+    def plan_stage(self, step):
+        """The stage of the plan in force at a step (0-based; the last one past the end)."""
+        done = 0
+        for stage in self.plan:
+            done += stage.steps
+            if step < done:
+                break
+        return stage
+
     def stage_data(self, step):
         """What the stage in force at a step trains on (objective.StageData), made when it begins
         (and kept until another stage begins).
 
         Refinement's target is the map as it is, with its blur's filter.
         """
-        done = 0
-        for stage in self.plan:
-            done += stage.steps
-            if step < done:
-                break
+        stage = self.plan_stage(step)
         if self._stage is None or self._stage.stage is not stage:
             dev, pair, s = self.device, self.pair, self.settings
             f0 = bin_map(torch.from_numpy(pair.initial).to(dev), stage.bin)
