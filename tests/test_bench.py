@@ -13,4 +13,4 @@ def test_every_bench_table_runs_on_a_tiny_box(capsys):
     assert len(times) == 10 and all(float(t) >= 0 for t in times) and float(split[3]) > 0
     assert all(math.isfinite(float(x)) for x in speed[4:6] + speed[8:] + split[7:8])
     assert split[2] in ('yes', 'no') and len(split) == 9
-    assert len(partition) == 7 and all(float(t) > 0 for t in partition[2:])
+    assert len(partition) == 9 and all(float(t) > 0 for t in partition[2:])

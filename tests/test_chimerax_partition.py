@@ -210,3 +210,26 @@ def test_a_partitioned_run_in_the_background_stops_keeping_its_frames_and_a_chec
     state = load_checkpoint(scene / 'out' / 'flow.pt')
     assert state['regions'].max() == 2 and state['step'] == job.training.step
     assert sorted(p.name for p in (scene / 'out').iterdir()) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
+
+
+def test_the_mouse_mode_places_markers_where_a_click_meets_the_maps_surface(session, scene):
+    from chimerax.cryotrans.region_mouse import RegionMouseMode, picked_map_point
+    from chimerax.mouse_modes.mousemodes import MouseEvent
+    run(session, 'view')
+    volume = model(session, 1)
+    volume.update_drawings()
+    mode = RegionMouseMode(session)
+    before = len(session.models.list())
+    mode.mouse_down(MouseEvent(position=(0, 0)))              # before any draw: nothing placed
+    assert len(session.models.list()) == before
+    w, h = session.main_view.window_size
+    hits = [x for x in range(0, w, 4) if picked_map_point(session, x, h // 2)[0] is volume]
+    assert hits
+    run(session, 'cryotrans partition #1 draw 1')             # marker set #4
+    mode.mouse_down(MouseEvent(position=(hits[0], h // 2)))   # the leftmost blob, seen from +z
+    run(session, 'cryotrans partition #1 draw new')           # #5
+    mode.mouse_down(MouseEvent(position=(hits[-1], h // 2)))  # the rightmost: the region map #6 is made
+    first, second = (model(session, i).atoms.scene_coords[0] for i in (4, 5))
+    assert first[0] < 30 < second[0]
+    labels = labels_of(session, 6)
+    assert labels[10, 10, 5] == 1 and labels[10, 10, 15] == 2

@@ -236,3 +236,12 @@ def test_a_partitions_first_stage_moves_every_region_by_one_field_then_each_regi
     assert same_fields() and t.penalties == []            # shared: no rigidity yet
     t.run()
     assert not same_fields() and len(t.penalties) == 4
+
+
+def test_a_flow_saved_before_flows_had_regions_still_loads():
+    old = Flow(depth=3, width=6, frames=2)
+    state = {k.replace('fields.0.', 'velocity.'): v for k, v in old.state_dict().items()}
+    assert all(k.startswith('velocity.') for k in state)
+    new = Flow(depth=3, width=6, frames=2)
+    new.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip(old.parameters(), new.parameters()))
