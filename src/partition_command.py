@@ -15,6 +15,7 @@ from chimerax.map import MapArg, MapsArg
 from . import regions
 
 DRAW_MODE = 'cryotrans region'        # the bundle's mouse mode (region_mouse.py)
+DRAW_BINDING = f'mousemode rightMode "{DRAW_MODE}"'   # run by `draw` with a GUI
 _drawing = weakref.WeakKeyDictionary()   # session -> (map, region) being drawn
 
 
@@ -130,7 +131,7 @@ def choose_drawn_region(session, volume, region):
     _drawing[session] = (volume, region)
     if session.ui.is_gui:
         from chimerax.core.commands import run
-        run(session, f'mousemode rightMode "{DRAW_MODE}"')
+        run(session, DRAW_BINDING)
         how = 'right-click on the map to place markers'
     else:
         how = (f'without a GUI, place markers with marker #{mset.id_string} position x,y,z, '

@@ -233,3 +233,18 @@ def test_the_mouse_mode_places_markers_where_a_click_meets_the_maps_surface(sess
     assert first[0] < 30 < second[0]
     labels = labels_of(session, 6)
     assert labels[10, 10, 5] == 1 and labels[10, 10, 15] == 2
+
+
+def test_two_regions_either_side_of_the_near_clip_plane(session, scene):
+    view = session.main_view
+    run(session, 'turn y 90')                                  # look along x: the blobs one behind the other
+    view.clip_planes.set_clip_position('near', np.array([30.0, 0.0, 50.0]), view)
+    run(session, 'cryotrans partition #1 plane clip')
+    labels = labels_of(session, 4)
+    assert labels[10, 10, 5] != labels[10, 10, 15] and set(np.unique(labels)) == {1, 2}
+
+
+def test_drawing_with_a_gui_binds_the_bundles_own_mouse_mode_to_the_right_button():
+    from chimerax.cryotrans.partition_command import DRAW_BINDING
+    from chimerax.cryotrans.region_mouse import RegionMouseMode
+    assert DRAW_BINDING == f'mousemode rightMode "{RegionMouseMode.name}"' == 'mousemode rightMode "cryotrans region"'
