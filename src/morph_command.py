@@ -68,7 +68,10 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
     if wait is None:
         wait = not session.ui.is_gui
     if wait:
+        run.waited = True
         run.pump(until_done=True)
+        if run.failure is not None:
+            raise UserError(run.failure)
     return series
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from chimerax.core.tasks import Task, TaskState
 from chimerax.core.triggerset import DEREGISTER
 
-from .engine import correlation
+from .engine import MapError, correlation
 from .engine.cli import write_frames
 from .engine.motion import motion_report
 
@@ -88,6 +88,8 @@ class MorphRun(Task):
         self.color_regions = color_regions and training.pair.regions is not None
         self.shown_step = 0
         self.error = None
+        self.failure = None       # the message of a failed run
+        self.waited = False       # a command waits for the end (and reports a failure itself)
         self.worker = None
         self._stop = threading.Event()
         self._stop_reason = 'cryotrans stop'
@@ -137,6 +139,10 @@ class MorphRun(Task):
             motions = motion_report(t)
             self._post(self._end, frames, TaskState.FINISHED if t.finished else STOPPED, fit, motions,
                        self._region_paths())
+        except MapError as e:           # a diverged run: say what to change, keep the last good checkpoint
+            self.error = str(e) + (f'; {self.checkpoint_path} keeps the last good step'
+                                   if self.checkpoint_path and os.path.exists(self.checkpoint_path) else '')
+            self._post(self._end, None, FAILED, None, [], None)
         except Exception as e:
             self.error = f'{type(e).__name__}: {e}'
             self._post(self._end, None, FAILED, None, [], None)
@@ -223,9 +229,11 @@ class MorphRun(Task):
         kept = '' if self.series.deleted else f'; {len(self.series.maps)} frames as #{self.series.id_string}'
         saved = f'; frames and flow.pt written to {self.save_dir}' if self.save_dir and frames is not None else ''
         if state == FAILED:
-            log.error(f'{self.name}: failed after {t.step} of {t.total_steps} steps: {self.error}'
-                      + ('' if self.series.deleted else f'; #{self.series.id_string} keeps the frames '
-                         f'of step {self.shown_step}'))
+            self.failure = (f'{self.name}: failed after {t.step} of {t.total_steps} steps: {self.error}'
+                            + ('' if self.series.deleted else f'; #{self.series.id_string} keeps the frames '
+                               f'of step {self.shown_step}'))
+            if not self.waited:         # else the command that waits raises it, which fails a script
+                log.error(self.failure)
         else:
             done = (f'{t.step} steps' if state == TaskState.FINISHED else
                     f'stopped ({self._stop_reason}) after {t.step} of {t.total_steps} steps')

@@ -210,3 +210,23 @@ def test_the_help_page_names_every_keyword_and_command_line_option():
         for option in action.option_strings:
             if option.startswith('--') and option != '--help':
                 assert option in page, option
+
+
+def test_a_diverging_run_fails_the_command_keeps_its_series_and_is_listed_as_failed(session, maps):
+    from chimerax.core.errors import UserError
+    open_pair(session, maps)
+    with pytest.raises(UserError, match=r'failed after 1 of 20 steps: training diverged at step 2 .*lower lr'):
+        run(session, 'cryotrans morph #1 to #2 steps 20 lr 1e5 bin 1')
+    _, text = logged(session, 'cryotrans list')
+    assert '#3 cryotrans #1 to #2: failed after 1/20 steps: training diverged' in text
+    with pytest.raises(UserError, match='lr must be a positive number'):
+        run(session, 'cryotrans morph #1 to #2 lr inf')
+
+
+def test_a_script_whose_run_fails_exits_with_an_error(maps):
+    launcher = os.path.join(ROOT, 'tools', 'chimerax_run.py')
+    result = subprocess.run([sys.executable, launcher, '--cmd', f'open {maps / "initial.mrc"}',
+                             '--cmd', f'open {maps / "target.mrc"}', '--cmd', 'volume #1 level 0.6',
+                             '--cmd', 'cryotrans morph #1 to #2 steps 20 lr 1e5 bin 1'],
+                            capture_output=True, encoding='utf-8')
+    assert result.returncode == 1 and 'training diverged' in result.stdout + result.stderr

@@ -122,3 +122,38 @@ def test_bad_partitions_are_one_clear_message_and_write_nothing(maps, capsys):
         main(base + ['--rigidity', 'stiff'])
     assert 'rigidity must be a number' in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_diverging_run_stops_at_once_says_what_to_change_and_keeps_the_last_good_checkpoint(maps, capsys):
+    base = ['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--level0', '0.2', '--level1', '0.05',
+            '--steps', '40', '--bin', '1']
+    assert main(base + ['--out', str(maps / 'a'), '--lr', '1e5']) == 2
+    err = capsys.readouterr().err
+    assert 'training diverged at step 2' in err and 'lower lr (now 100000; the default is 0.001)' in err
+    assert sorted(os.listdir(maps / 'a')) == ['loss.log']                       # no frames that look whole
+    assert main(base + ['--out', str(maps / 'b'), '--lr', '0.05', '--report-every', '1']) == 2
+    err = capsys.readouterr().err
+    assert 'most of the density out of the box' in err and 'flow.pt keeps step' in err
+    assert main(['frames', str(maps / 'b' / 'flow.pt'), str(maps / 'initial.mrc'), '--out', str(maps / 'c')]) == 0
+    frame, _ = read_map(maps / 'c' / 'frame_10.mrc')
+    first, _ = read_map(maps / 'c' / 'frame_00.mrc')
+    assert frame.sum() > 0.5 * first.sum()                                     # the kept flow is a good one
+    for bad in ('nan', 'inf', '-1'):
+        assert main(base + ['--out', str(maps / 'd'), '--lr', bad]) == 2
+        assert 'lr must be a positive number' in capsys.readouterr().err
+    assert main(base + ['--out', str(maps / 'd'), '--resolution', 'inf']) == 2
+    assert not (maps / 'd').exists()
+
+
+def test_frames_refuse_a_flow_whose_weights_are_not_finite(maps, capsys):
+    import torch
+    from chimerax.cryotrans.engine import load_checkpoint, save_checkpoint
+    out = maps / 'out'
+    main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out), '--level0', '0.2',
+          '--level1', '0.05', '--steps', '2'])
+    state = load_checkpoint(out / 'flow.pt')
+    next(iter(state['flow'].values())).fill_(float('nan'))
+    save_checkpoint(out / 'nan.pt', state)
+    capsys.readouterr()
+    assert main(['frames', str(out / 'nan.pt'), str(maps / 'initial.mrc'), '--out', str(maps / 'f')]) == 2
+    assert 'diverged flow' in capsys.readouterr().err and not (maps / 'f').exists()

@@ -19,8 +19,8 @@ from .motion import motion_report
 from .pair import prepare_pair
 from .partition import region_labels, region_summary
 from .rigidity import FORMS
-from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, Settings, Training, flow_from_checkpoint,
-                       load_checkpoint, trajectory_frames)
+from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, Settings, Training, TrainingDiverged,
+                       flow_from_checkpoint, load_checkpoint, trajectory_frames)
 from .wasserstein import KERNELS
 
 
@@ -47,6 +47,14 @@ def _settings(args):
     return s.check()
 
 
+def write_loss_log(path, losses):
+    """loss.log: one line per step, written whole or not at all."""
+    with open(path + '.tmp', 'w') as f:
+        f.write('# step loss\n')
+        f.writelines(f'{i + 1} {loss:.9g}\n' for i, loss in enumerate(losses))
+    os.replace(path + '.tmp', path)
+
+
 def rigidity_values(text):
     """'0.1' or '0.1,0.2,…' as a tuple of floats (argparse type)."""
     try:
@@ -67,11 +75,11 @@ def _interruptible():
 
 
 def run_morph(args):
+    settings = _settings(args)
     initial, grid0 = read_map(args.initial)
     target, grid1 = read_map(args.target)
     regions, grid_r = read_map(args.partition) if args.partition else (None, None)
     pair = prepare_pair(initial, grid0, target, grid1, args.level0, args.level1, regions=regions, regions_grid=grid_r)
-    settings = _settings(args)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     training = Training(pair, settings, checkpoint)
     os.makedirs(args.out, exist_ok=True)
@@ -92,11 +100,14 @@ def run_morph(args):
             print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({left:.0f} s left)', flush=True)
 
     stop = _interruptible()
-    done = training.run(progress, stop.is_set, ckpt_path, every)
-    with open(log_path + '.tmp', 'w') as f:
-        f.write('# step loss\n')
-        f.writelines(f'{i + 1} {loss:.9g}\n' for i, loss in enumerate(training.losses))
-    os.replace(log_path + '.tmp', log_path)
+    try:
+        done = training.run(progress, stop.is_set, ckpt_path, every)
+    except TrainingDiverged as e:
+        write_loss_log(log_path, training.losses)
+        kept = (f'{ckpt_path} keeps step {load_checkpoint(ckpt_path)["step"]}, the last checkpoint before it '
+                f'(cryotrans frames makes its frames)' if os.path.exists(ckpt_path) else 'no checkpoint was written')
+        raise MapError(f'{e}; no frames written, {kept}') from e
+    write_loss_log(log_path, training.losses)
     frames = training.frames()
     write_frames(args.out, frames, grid0)
     print(f'{"finished" if done else "stopped at step %d;" % training.step} {len(frames)} frames, '

@@ -10,6 +10,7 @@ initial map has its own velocity field, held rigid by a penalty (rigidity.py); t
 stages and how their terms combine are in objective.py.
 """
 
+import math
 import os
 import tempfile
 import time
@@ -59,7 +60,7 @@ class Settings:
     def check(self, regions=None):
         """Raise MapError for values that cannot work, naming the setting; fills in refine,
         and with the number of regions known, one rigidity per region."""
-        if self.resolution < 0:
+        if not (self.resolution >= 0 and math.isfinite(self.resolution)):
             raise MapError('resolution must be positive (the target map\'s, in Å), or 0 when not known')
         if self.refine is None:
             self.refine = REFINE_STEPS if self.resolution > 0 else 0
@@ -73,8 +74,10 @@ class Settings:
                 raise MapError(f'{name} must be at least 1')
         if self.depth < 2:
             raise MapError('depth must be at least 2 (input and output layers)')
-        if self.lr <= 0 or self.epsilon <= 0:
-            raise MapError('lr and epsilon must be positive')
+        for name in ('lr', 'epsilon'):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise MapError(f'{name} must be a positive number, not {value}')
         if self.bin < 0:
             raise MapError('bin must be 0 (automatic multi-scale) or a positive binning factor')
         for name, allowed in (('loss', LOSSES), ('kernel', KERNELS), ('device', DEVICES),
@@ -95,6 +98,19 @@ class Settings:
                 raise MapError(f'{len(self.rigidity)} rigidity values for {regions} regions: '
                                f'give one value, or one per region')
         return self
+
+
+class TrainingDiverged(MapError):
+    """The loss, a gradient or a weight stopped being a finite number, or the flow threw the
+    density out of the box: the step is not kept, and the run stops."""
+
+    def __init__(self, step, what, settings):
+        hint = f'lower lr (now {settings.lr:g}; the default is {Settings.lr:g})'
+        super().__init__(f'training diverged at step {step} ({what}) and stopped there; {hint}')
+        self.step = step
+
+
+KEPT_MASS = 0.5   # a step whose moved particles keep less of their mass inside the box has diverged
 
 
 def choose_device(name='auto'):
@@ -218,6 +234,7 @@ class Training:
         if asdict(saved) | {'device': None} != asdict(self.settings) | {'device': None}:
             raise MapError('the checkpoint was trained with other settings; resume with the same ones')
         self.flow.load_state_dict(ckpt['flow'])
+        check_flow(self.flow)
         self.optimizer.load_state_dict(ckpt['optimizer'])   # refinement's own, past its first step
         self.step = int(ckpt['step'])
         self.losses = ckpt['losses'].tolist()
@@ -269,18 +286,25 @@ class Training:
         """Train until the last step or until stop() is true; returns True when finished.
 
         progress(step, total_steps, loss, elapsed) is called after every step.  A checkpoint
-        is written every checkpoint_every steps and when the run ends either way.
+        is written every checkpoint_every steps and when the run ends either way, but only
+        of weights that have been seen to work: the state after step k is written once the
+        next step's checks have passed (or, at the end, a check of its own), so a run that
+        diverges (TrainingDiverged) leaves the last good checkpoint on disk.
         """
         start = time.perf_counter() - self.elapsed
+        save = None
+        if checkpoint_path:
+            def save():
+                save_checkpoint(checkpoint_path, self.checkpoint())
         with freed_memory_kept(self.device, self.largest_tensor()):
             while not self.finished:
                 if stop is not None and stop():
                     break
-                self._step(start, progress)
-                if checkpoint_path and checkpoint_every and self.step % checkpoint_every == 0 and not self.finished:
-                    save_checkpoint(checkpoint_path, self.checkpoint())
-        if checkpoint_path:
-            save_checkpoint(checkpoint_path, self.checkpoint())
+                due = save is not None and checkpoint_every and self.step and self.step % checkpoint_every == 0
+                self._step(start, progress, save if due else None)
+            if save is not None:
+                self._check_flow_moves()
+                save()
         return self.finished
 
     def largest_tensor(self):
@@ -288,7 +312,8 @@ class Training:
         particles = int(np.count_nonzero(self.pair.initial))
         return max(particles * self.settings.width * 4, self.pair.initial.size * 8)
 
-    def _step(self, start, progress):
+    def _step(self, start, progress, checked=None):
+        """One step; checked() is called once the step's checks have passed, before its update."""
         data = self.stage_data(self.step)
         if self.refinement_starts_after(self.step) or self._regions_split_at(self.step):
             # A loss of another kind and scale, or new fields: Adam's moments so far would mislead.
@@ -299,7 +324,20 @@ class Training:
         density = splat(p.mass, path[-1], data.shape, data.step_unit)
         total, loss, penalty = objective(data, density, path, self.flow, self.settings, self.scales, self.step)
         total.backward()
+        if not self._finite(total, ()):
+            raise TrainingDiverged(self.step + 1, f'its loss is {total.item()}', self.settings)
+        if not self._finite(total, (p.grad for p in self.flow.parameters() if p.grad is not None)):
+            raise TrainingDiverged(self.step + 1, 'its gradient is not a finite number', self.settings)
+        self._check_mass(p, density)
+        if checked is not None:
+            checked()
+        kept = [p.detach().clone() for p in self.flow.parameters()]
         self.optimizer.step()
+        if not self._finite(total, self.flow.parameters()):
+            with torch.no_grad():               # the weights before this step, as the last checkpoint has them
+                for p, k in zip(self.flow.parameters(), kept):
+                    p.copy_(k)
+            raise TrainingDiverged(self.step + 1, 'it made the flow\'s weights infinite or nan', self.settings)
         if data.stage.shared:       # the other regions' fields follow the shared one, so that frames
             self.flow.share_first_field()   # and checkpoints taken now move every region alike
         self.step += 1
@@ -309,6 +347,29 @@ class Training:
         self.elapsed = time.perf_counter() - start
         if progress is not None:
             progress(self.step, self.total_steps, self.losses[-1], self.elapsed)
+
+    def _check_mass(self, moving, density):
+        if moving.mass.numel() and density.sum().item() < KEPT_MASS * moving.mass.sum().item():
+            raise TrainingDiverged(self.step + 1, 'the flow moved most of the density out of the box', self.settings)
+
+    def _check_flow_moves(self):
+        """The checks of a step on the current weights, without training: for the last checkpoint."""
+        if self.step == 0:
+            return
+        data = self.stage_data(min(self.step, self.total_steps - 1))
+        p = data.particles
+        with torch.no_grad():
+            density = splat(p.mass, self.flow.trajectory(p.positions, p.sections)[-1], data.shape, data.step_unit)
+        if not self._finite(density, self.flow.parameters()):
+            raise TrainingDiverged(self.step, 'the flow\'s weights or the density it gives are not finite numbers',
+                                   self.settings)
+        self._check_mass(p, density)
+
+    @staticmethod
+    def _finite(value, tensors):
+        """Whether a loss and some tensors are all finite numbers (one device sync)."""
+        checks = [torch.isfinite(value).all()] + [torch.isfinite(t).all() for t in tensors]
+        return bool(torch.stack(checks).all())
 
     def checkpoint(self):
         """The run's whole state as plain tensors and numbers (loads with weights_only=True)."""
@@ -397,4 +458,12 @@ def flow_from_checkpoint(state):
     regions = state.get('regions')
     flow = Flow(settings.depth, settings.width, settings.frames, 1 if regions is None else int(regions.max()))
     flow.load_state_dict(state['flow'])
+    return check_flow(flow)
+
+
+def check_flow(flow):
+    """A flow whose weights are all finite numbers, or MapError: a diverged flow moves nothing sensibly."""
+    if not all(bool(torch.isfinite(p).all()) for p in flow.parameters()):
+        raise MapError('the checkpoint holds a diverged flow (weights that are not finite numbers); '
+                       'train again with a lower lr')
     return flow
