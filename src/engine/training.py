@@ -319,24 +319,21 @@ class Training:
             # A loss of another kind and scale, or new fields: Adam's moments so far would mislead.
             self.optimizer = self._new_optimizer()
         self.optimizer.zero_grad()
-        p = data.particles
-        path = self.flow.trajectory(p.positions, p.sections)
-        density = splat(p.mass, path[-1], data.shape, data.step_unit)
+        moving = data.particles
+        path = self.flow.trajectory(moving.positions, moving.sections)
+        density = splat(moving.mass, path[-1], data.shape, data.step_unit)
         total, loss, penalty = objective(data, density, path, self.flow, self.settings, self.scales, self.step)
         total.backward()
-        if not self._finite(total, ()):
-            raise TrainingDiverged(self.step + 1, f'its loss is {total.item()}', self.settings)
-        if not self._finite(total, (p.grad for p in self.flow.parameters() if p.grad is not None)):
-            raise TrainingDiverged(self.step + 1, 'its gradient is not a finite number', self.settings)
-        self._check_mass(p, density)
+        self._check_step(total, moving, density)
         if checked is not None:
             checked()
-        kept = [p.detach().clone() for p in self.flow.parameters()]
+        weights = list(self.flow.parameters())
+        kept = [w.detach().clone() for w in weights]
         self.optimizer.step()
-        if not self._finite(total, self.flow.parameters()):
+        if not self._finite(weights):
             with torch.no_grad():               # the weights before this step, as the last checkpoint has them
-                for p, k in zip(self.flow.parameters(), kept):
-                    p.copy_(k)
+                for w, k in zip(weights, kept):
+                    w.copy_(k)
             raise TrainingDiverged(self.step + 1, 'it made the flow\'s weights infinite or nan', self.settings)
         if data.stage.shared:       # the other regions' fields follow the shared one, so that frames
             self.flow.share_first_field()   # and checkpoints taken now move every region alike
@@ -348,6 +345,19 @@ class Training:
         if progress is not None:
             progress(self.step, self.total_steps, self.losses[-1], self.elapsed)
 
+    def _check_step(self, total, moving, density):
+        """Raise TrainingDiverged unless the loss and its gradient are finite and the density stayed
+        in the box (one device sync when all is well)."""
+        grads = [w.grad for w in self.flow.parameters() if w.grad is not None]
+        kept = density.sum() >= KEPT_MASS * moving.mass.sum()
+        if self._finite([total] + grads, kept):
+            return
+        if not self._finite([total]):
+            raise TrainingDiverged(self.step + 1, f'its loss is {total.item()}', self.settings)
+        if not self._finite(grads):
+            raise TrainingDiverged(self.step + 1, 'its gradient is not a finite number', self.settings)
+        self._check_mass(moving, density)
+
     def _check_mass(self, moving, density):
         if moving.mass.numel() and density.sum().item() < KEPT_MASS * moving.mass.sum().item():
             raise TrainingDiverged(self.step + 1, 'the flow moved most of the density out of the box', self.settings)
@@ -357,19 +367,20 @@ class Training:
         if self.step == 0:
             return
         data = self.stage_data(min(self.step, self.total_steps - 1))
-        p = data.particles
+        moving = data.particles
         with torch.no_grad():
-            density = splat(p.mass, self.flow.trajectory(p.positions, p.sections)[-1], data.shape, data.step_unit)
-        if not self._finite(density, self.flow.parameters()):
+            path = self.flow.trajectory(moving.positions, moving.sections)
+            density = splat(moving.mass, path[-1], data.shape, data.step_unit)
+        if not self._finite([density, *self.flow.parameters()]):
             raise TrainingDiverged(self.step, 'the flow\'s weights or the density it gives are not finite numbers',
                                    self.settings)
-        self._check_mass(p, density)
+        self._check_mass(moving, density)
 
     @staticmethod
-    def _finite(value, tensors):
-        """Whether a loss and some tensors are all finite numbers (one device sync)."""
-        checks = [torch.isfinite(value).all()] + [torch.isfinite(t).all() for t in tensors]
-        return bool(torch.stack(checks).all())
+    def _finite(tensors, *also):
+        """Whether some tensors are all finite numbers and the boolean tensors `also` true (one sync)."""
+        checks = [torch.isfinite(t).all() for t in tensors] + list(also)
+        return bool(torch.stack(checks).all()) if checks else True
 
     def checkpoint(self):
         """The run's whole state as plain tensors and numbers (loads with weights_only=True)."""
