@@ -157,3 +157,28 @@ def test_frames_refuse_a_flow_whose_weights_are_not_finite(maps, capsys):
     capsys.readouterr()
     assert main(['frames', str(out / 'nan.pt'), str(maps / 'initial.mrc'), '--out', str(maps / 'f')]) == 2
     assert 'diverged flow' in capsys.readouterr().err and not (maps / 'f').exists()
+
+
+def test_checkpoints_that_are_not_ours_or_do_not_fit_get_one_clear_message(maps, capsys):
+    import torch
+    out = maps / 'out'
+    base = ['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--level0', '0.2', '--level1', '0.05']
+    assert main(base + ['--out', str(out), '--steps', '3']) == 0
+    (maps / 'noise.pt').write_bytes(os.urandom(2000))
+    torch.save({'format': 1}, maps / 'bare.pt')
+    cases = [(['frames', str(maps / 'noise.pt'), str(maps / 'initial.mrc'), '--out', str(maps / 'x')],
+              'not a CryoTRANS checkpoint'),
+             (['frames', str(maps / 'bare.pt'), str(maps / 'initial.mrc'), '--out', str(maps / 'x')],
+              'an incomplete CryoTRANS checkpoint (no settings, flow, step, grid, level0)'),
+             (['frames', str(maps / 'none.pt'), str(maps / 'initial.mrc'), '--out', str(maps / 'x')],
+              'no such checkpoint'),
+             (['frames', str(out / 'flow.pt'), str(maps / 'target.mrc'), '--out', str(maps / 'x')],
+              'the flow was trained on a box from (9.0, -5.0, 5.0) to (49.0, 31.0, 37.0) Å'),
+             (base + ['--out', str(maps / 'x'), '--steps', '4', '--resume', str(out / 'flow.pt')],
+              'other settings: steps 3 (here 4)')]
+    capsys.readouterr()
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and 'weights_only' not in err and 'Traceback' not in err
+    assert not (maps / 'x').exists()

@@ -20,7 +20,7 @@ from .pair import prepare_pair
 from .partition import region_labels, region_summary
 from .rigidity import FORMS
 from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, Settings, Training, TrainingDiverged,
-                       flow_from_checkpoint, load_checkpoint, trajectory_frames)
+                       checkpoint_grid, flow_from_checkpoint, load_checkpoint, trajectory_frames)
 from .wasserstein import KERNELS
 
 
@@ -128,6 +128,12 @@ def run_morph(args):
 def run_frames(args):
     state = load_checkpoint(args.checkpoint)
     initial, grid = read_map(args.initial)
+    trained = checkpoint_grid(state)
+    if not same_box(trained, grid):
+        lo, hi = trained.corner, tuple(c + e for c, e in zip(trained.corner, trained.extent))
+        raise MapError(f'the flow was trained on a box from {_xyz(lo)} to {_xyz(hi)} Å, and {args.initial} fills '
+                       f'another: the flow moves points of its own box, so apply it to a map resampled onto that '
+                       f'box (in ChimeraX: volume resample #N onGrid <the map it was trained on>)')
     level = state['level0'] if args.level0 is None else args.level0
     values = np.where(initial >= max(level, 0), initial, 0).astype(np.float32)
     peak = float(values.max())
@@ -144,6 +150,16 @@ def run_frames(args):
     paths = write_frames(args.out, result, grid)
     print(f'{len(paths)} frames written to {args.out}')
     return 0
+
+
+def same_box(a, b):
+    """Whether two grids fill the same box in space (to half a voxel), whatever their voxel sizes."""
+    tol = 0.5 * max(a.voxel_size + b.voxel_size)
+    return all(abs(x - y) <= tol for x, y in zip(a.corner + a.extent, b.corner + b.extent))
+
+
+def _xyz(v):
+    return '(' + ', '.join(f'{c:.1f}' for c in v) + ')'
 
 
 def run_fsc(args):

@@ -35,6 +35,11 @@ class Grid:
         return tuple(n * s for n, s in zip(self.shape[::-1], self.voxel_size))
 
     @property
+    def corner(self):
+        """xyz (Å) of the box's lowest corner: half a voxel before voxel [0, 0, 0]'s centre."""
+        return tuple(o - 0.5 * s for o, s in zip(self.origin, self.voxel_size))
+
+    @property
     def unit_step(self):
         """Voxel size (x, y, z) in the unit box whose longest edge is 1: the method's length scale."""
         longest = max(self.extent)

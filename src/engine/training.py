@@ -21,7 +21,7 @@ import torch
 
 from .allocator import freed_memory_kept
 from .flow import Flow
-from .maps import MapError
+from .maps import Grid, MapError
 from .objective import Stage, StageData, objective, partitioned_plan
 from .partition import bin_labels
 from .particles import particles
@@ -230,9 +230,12 @@ class Training:
     def _restore(self, ckpt):
         if ckpt.get('fingerprints') != self.pair.fingerprints():
             raise MapError('the checkpoint was trained on other maps or levels than these')
-        saved = Settings(**ckpt['settings']).check(self.pair.region_count)
-        if asdict(saved) | {'device': None} != asdict(self.settings) | {'device': None}:
-            raise MapError('the checkpoint was trained with other settings; resume with the same ones')
+        saved = asdict(Settings(**ckpt['settings']).check(self.pair.region_count))
+        here = asdict(self.settings)
+        differ = [f'{k} {saved[k]} (here {here[k]})' for k in saved if k != 'device' and saved[k] != here[k]]
+        if differ:
+            raise MapError(f'the checkpoint was trained with other settings: {", ".join(differ)}; '
+                           f'resume with the same ones')
         self.flow.load_state_dict(ckpt['flow'])
         check_flow(self.flow)
         self.optimizer.load_state_dict(ckpt['optimizer'])   # refinement's own, past its first step
@@ -454,13 +457,25 @@ def load_checkpoint(path):
     """Read a checkpoint safely (weights_only) and check it is one of ours."""
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise MapError(f'{path}: not a readable CryoTRANS checkpoint ({e})') from e
+    except FileNotFoundError as e:
+        raise MapError(f'{path}: no such checkpoint') from e
+    except Exception as e:      # PyTorch's own message would advise unsafe loading: not ours to pass on
+        raise MapError(f'{path}: not a CryoTRANS checkpoint (not a flow.pt that cryotrans wrote, '
+                       f'or a damaged one)') from e
     if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
         raise MapError(f'{path}: not a CryoTRANS flow checkpoint (format {CHECKPOINT_FORMAT})')
+    missing = [k for k in ('settings', 'flow', 'step', 'grid', 'level0') if k not in state]
+    if missing or not isinstance(state['settings'], dict):
+        raise MapError(f'{path}: an incomplete CryoTRANS checkpoint (no {", ".join(missing) or "settings"})')
     known = {f.name for f in fields(Settings)}
     state['settings'] = {k: v for k, v in state['settings'].items() if k in known}
     return state
+
+
+def checkpoint_grid(state):
+    """The Grid of the initial map a checkpoint's flow was trained on."""
+    g = state['grid']
+    return Grid(tuple(g['shape']), tuple(g['voxel_size']), tuple(g['origin']))
 
 
 def flow_from_checkpoint(state):
