@@ -17,6 +17,7 @@ begins: refinement, or the regions of a partition going on alone), 'frames' (the
 series was refreshed) and 'ended' (finished, stopped or failed: see run.state).
 """
 
+import atexit
 import datetime
 import math
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 
 import numpy as np
 from chimerax.core.tasks import Task, TaskState
@@ -49,6 +51,23 @@ class RunEvent:
     left: float = math.nan    # seconds of training still to come (estimate)
     losses: tuple = ()        # 'progress': the losses of the steps since the last 'progress'
     stage: str = ''           # the loss in force ('w2', 'l2', 'refine'); 'stage': the new one
+
+
+_live = weakref.WeakSet()     # runs whose worker may still be training
+
+
+@atexit.register
+def _stop_runs_at_exit():
+    """Stop every training worker and wait for it to write what it has, before Python ends.
+
+    A worker thread still inside PyTorch when the interpreter finalises aborts the process
+    ("terminate called without an active exception"), and its frames and checkpoint are
+    lost; a script ending or `exit` with a `wait false` run training must not do that.
+    """
+    for run in list(_live):
+        if run.worker is not None and run.worker.is_alive():
+            run.stop('ChimeraX exits')
+            run.worker.join()
 
 
 def add_run_handler(session, handler):
@@ -116,6 +135,7 @@ class MorphRun(Task):
         self.worker = threading.Thread(target=self.run, name=self.name, daemon=True)
         self.state = TaskState.RUNNING
         self._tell(self._event('started'))
+        _live.add(self)
         self.worker.start()
 
     def terminate(self):

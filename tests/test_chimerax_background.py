@@ -192,3 +192,23 @@ def test_listeners_hear_every_change_of_a_run_on_the_main_thread_with_all_its_lo
     assert heard_losses == run.training.losses and len(heard_losses) == 18
     assert all(e.run is run and e.total == 18 for e in events)
     assert events[-1].step == 18 and str(run.state) == str(events[-1].run.state)
+
+
+def test_chimerax_exiting_while_a_run_trains_stops_it_cleanly_keeping_its_frames_and_checkpoint(tmp_path):
+    import subprocess
+    import sys
+    write_map(tmp_path / 'initial.mrc', 3 * blob(GRID, (13.0, 15.0, 15.0)), GRID)
+    write_map(tmp_path / 'target.mrc', blob(GRID, (19.0, 15.0, 15.0)), GRID)
+    launcher = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools', 'chimerax_run.py')
+    out = tmp_path / 'out'
+    result = subprocess.run([sys.executable, launcher, '--cmd', f'open {tmp_path / "initial.mrc"}',
+                             '--cmd', f'open {tmp_path / "target.mrc"}', '--cmd', 'volume #1 level 0.6',
+                             '--cmd', f'cryotrans morph #1 to #2 {LONG} saveDir {out}', '--cmd', 'wait 1'],
+                            capture_output=True, encoding='utf-8', timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'terminate called' not in result.stderr
+    state = load_checkpoint(out / 'flow.pt')
+    assert 0 < state['step'] < 100000
+    from chimerax.cryotrans.engine import read_map
+    frames = [read_map(out / f'frame_{i:02d}.mrc')[0] for i in range(4)]
+    assert all(f.shape == (16, 16, 16) and f.sum() > 0 for f in frames)
