@@ -5,7 +5,6 @@ scene, opens the trajectory as a volume series beside the inputs and hands the t
 to a background run (run.py) that refreshes it.
 """
 
-import os
 
 from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ListOf, ModelIdArg, NonNegativeFloatArg,
                                     NonNegativeIntArg, PositiveFloatArg, PositiveIntArg, SaveFolderNameArg)
@@ -13,6 +12,7 @@ from chimerax.core.errors import UserError
 from chimerax.map import MapArg
 
 from .engine import MapError, Settings, Training, prepare_pair
+from .engine.maps import output_folder
 from .engine.partition import region_summary
 from .engine.rigidity import FORMS
 from .engine.training import DEVICES, LOSSES
@@ -45,11 +45,11 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
                             transform=initial_to_target(initial, target), log=session.logger.info, regions=labels)
         s = Settings(**{k: v for k, v in settings.items() if v is not None})
         training = Training(pair, s)
+        if save_dir is not None:
+            output_folder(save_dir)
     except MapError as e:
         raise UserError(f'cryotrans morph: {e}') from e
     name = f'cryotrans #{initial.id_string} to #{target.id_string}'
-    if save_dir is not None:
-        os.makedirs(save_dir, exist_ok=True)
     # Until the first refresh every frame shows the initial map above its level.  Computing the
     # flow's frames here instead would run torch on the main thread, and a worker thread's
     # training is then up to 1.8x slower on CPU (measured: two OpenMP thread teams compete).

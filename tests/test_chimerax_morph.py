@@ -230,3 +230,12 @@ def test_a_script_whose_run_fails_exits_with_an_error(maps):
                              '--cmd', 'cryotrans morph #1 to #2 steps 20 lr 1e5 bin 1'],
                             capture_output=True, encoding='utf-8')
     assert result.returncode == 1 and 'training diverged' in result.stdout + result.stderr
+
+
+def test_a_save_dir_that_cannot_hold_results_is_refused_before_anything_opens(session, maps):
+    from chimerax.core.errors import UserError
+    open_pair(session, maps)
+    (maps / 'taken').write_text('x')
+    with pytest.raises(UserError, match='is a file, not a folder'):
+        run(session, f'cryotrans morph #1 to #2 steps 2 saveDir {maps / "taken"}')
+    assert len([m for m in session.models.list() if m.parent is session.models.scene_root_model]) == 2

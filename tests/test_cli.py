@@ -182,3 +182,30 @@ def test_checkpoints_that_are_not_ours_or_do_not_fit_get_one_clear_message(maps,
         err = capsys.readouterr().err
         assert message in err and 'weights_only' not in err and 'Traceback' not in err
     assert not (maps / 'x').exists()
+
+
+def test_where_results_go_is_checked_before_training(maps, capsys):
+    (maps / 'taken').write_text('not a folder')
+    base = ['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--level0', '0.2', '--level1', '0.05',
+            '--steps', '3']
+    assert main(base + ['--out', str(maps / 'taken')]) == 2
+    assert 'taken is a file, not a folder' in capsys.readouterr().err
+    assert main(base + ['--out', str(maps / 'taken' / 'inside')]) == 2
+    err = capsys.readouterr().err
+    assert 'results cannot be written to' in err and 'choose another folder' in err and 'step 1' not in err
+    assert (maps / 'taken').read_text() == 'not a folder'
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists('/usr/bin/unshare'),
+                    reason='a read-only mount needs root and unshare (as CI has)')
+def test_a_read_only_out_folder_is_refused_before_training(maps):
+    """Root writes through chmod, so a real read-only tmpfs in a private mount namespace."""
+    mount = maps / 'ro'
+    mount.mkdir()
+    command = os.path.join(os.path.dirname(sys.executable), 'cryotrans')
+    script = (f'mount -t tmpfs -o ro tmpfs {mount} && {command} morph {maps / "initial.mrc"} {maps / "target.mrc"} '
+              f'--level0 0.2 --level1 0.05 --steps 3 --out {mount / "out"}')
+    result = subprocess.run(['unshare', '-m', 'sh', '-c', script], capture_output=True, encoding='utf-8')
+    assert result.returncode == 2, result.stderr
+    assert 'results cannot be written to' in result.stderr and 'Read-only file system' in result.stderr
+    assert 'Traceback' not in result.stderr and 'step 1' not in result.stdout

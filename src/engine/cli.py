@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from .fsc import correlation, fsc_resolution
-from .maps import MapError, read_map, resample, same_grid, write_map
+from .maps import MapError, output_folder, read_map, resample, same_grid, write_map
 from .motion import motion_report
 from .pair import prepare_pair
 from .partition import region_labels, region_summary
@@ -82,7 +82,7 @@ def run_morph(args):
     pair = prepare_pair(initial, grid0, target, grid1, args.level0, args.level1, regions=regions, regions_grid=grid_r)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     training = Training(pair, settings, checkpoint)
-    os.makedirs(args.out, exist_ok=True)
+    output_folder(args.out)
     ckpt_path = os.path.join(args.out, 'flow.pt')
     log_path = os.path.join(args.out, 'loss.log')
     print(f'{int((pair.initial > 0).sum())} particles from {args.initial} (level {pair.level0:.4g}), '
@@ -146,7 +146,7 @@ def run_frames(args):
                            f'{args.initial} is {grid.shape[::-1]}: apply it to a map on the same grid')
         regions = region_labels(regions.numpy(), values > 0)
     result = trajectory_frames(flow_from_checkpoint(state), values / peak, grid, peak, regions=regions)
-    os.makedirs(args.out, exist_ok=True)
+    output_folder(args.out)
     paths = write_frames(args.out, result, grid)
     print(f'{len(paths)} frames written to {args.out}')
     return 0

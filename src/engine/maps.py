@@ -52,6 +52,24 @@ class Grid:
         return Grid(shape, tuple(s * factor for s in self.voxel_size), origin)
 
 
+def output_folder(path):
+    """Make sure results can go into a folder (made if need be) before any work is done.
+
+    Raises MapError, naming the folder, for a path that is a file, cannot be made, or
+    cannot be written (checked by writing and removing a small file there).
+    """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise MapError(f'{path} is a file, not a folder: give a folder for the results')
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix='.cryotrans-', dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise MapError(f'results cannot be written to {path} ({e.strerror or e}): choose another folder') from e
+    return path
+
+
 def read_map(path):
     """Read an MRC/CCP4 map as float32 [z, y, x] values and its Grid, in any axis order."""
     try:
