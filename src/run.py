@@ -156,9 +156,9 @@ class MorphRun(Task):
             if self.save_dir is not None:
                 write_frames(self.save_dir, frames, t.pair.grid)
             fit = correlation(frames[-1] / t.pair.peak, t.pair.target)
-            motions = motion_report(t)
-            self._post(self._end, frames, TaskState.FINISHED if t.finished else STOPPED, fit, motions,
-                       self._region_paths())
+            paths = t.paths() if t.pair.regions is not None else None    # one flow pass for both uses
+            self._post(self._end, frames, TaskState.FINISHED if t.finished else STOPPED, fit,
+                       motion_report(t, paths), self._region_paths(paths))
         except MapError as e:           # a diverged run: say what to change, keep the last good checkpoint
             self.error = str(e) + (f'; {self.checkpoint_path} keeps the last good step'
                                    if self.checkpoint_path and os.path.exists(self.checkpoint_path) else '')
@@ -219,11 +219,12 @@ class MorphRun(Task):
                 return
             f(*args)
 
-    def _region_paths(self):
-        """Worker side: each frame's particle positions and each particle's region, for colouring."""
+    def _region_paths(self, paths=None):
+        """Worker side: each frame's particle positions and each particle's region, for colouring
+        (paths: training.paths(), when already made)."""
         if not self.color_regions:
             return None
-        moving, path = self.training.paths()
+        moving, path = self.training.paths() if paths is None else paths
         regions = np.repeat(np.arange(1, len(moving.sections) + 1), moving.sections)
         return [x.numpy() for x in path], regions
 

@@ -82,11 +82,14 @@ def region_motions(particles, path):
     return out
 
 
-def motion_report(training):
-    """One line per region of a partitioned run: its best rigid motion (none without a partition)."""
+def motion_report(training, paths=None):
+    """One line per region of a partitioned run: its best rigid motion (none without a partition).
+
+    paths: training.paths(), when the caller has them already.
+    """
     if training.pair.regions is None:
         return []
-    moving, path = training.paths()
+    moving, path = training.paths() if paths is None else paths
     lines, start = [], 0
     for r, (motion, n) in enumerate(zip(region_motions(moving, path), moving.sections)):
         centre = path[0][start:start + n].mean(0).numpy()

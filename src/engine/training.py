@@ -333,7 +333,7 @@ class Training:
         weights = list(self.flow.parameters())
         kept = [w.detach().clone() for w in weights]
         self.optimizer.step()
-        if not self._finite(weights):
+        if not all_finite(weights):
             with torch.no_grad():               # the weights before this step, as the last checkpoint has them
                 for w, k in zip(weights, kept):
                     w.copy_(k)
@@ -353,11 +353,11 @@ class Training:
         in the box (one device sync when all is well)."""
         grads = [w.grad for w in self.flow.parameters() if w.grad is not None]
         kept = density.sum() >= KEPT_MASS * moving.mass.sum()
-        if self._finite([total] + grads, kept):
+        if all_finite([total] + grads, kept):
             return
-        if not self._finite([total]):
+        if not all_finite([total]):
             raise TrainingDiverged(self.step + 1, f'its loss is {total.item()}', self.settings)
-        if not self._finite(grads):
+        if not all_finite(grads):
             raise TrainingDiverged(self.step + 1, 'its gradient is not a finite number', self.settings)
         self._check_mass(moving, density)
 
@@ -374,16 +374,10 @@ class Training:
         with torch.no_grad():
             path = self.flow.trajectory(moving.positions, moving.sections)
             density = splat(moving.mass, path[-1], data.shape, data.step_unit)
-        if not self._finite([density, *self.flow.parameters()]):
+        if not all_finite([density, *self.flow.parameters()]):
             raise TrainingDiverged(self.step, 'the flow\'s weights or the density it gives are not finite numbers',
                                    self.settings)
         self._check_mass(moving, density)
-
-    @staticmethod
-    def _finite(tensors, *also):
-        """Whether some tensors are all finite numbers and the boolean tensors `also` true (one sync)."""
-        checks = [torch.isfinite(t).all() for t in tensors] + list(also)
-        return bool(torch.stack(checks).all()) if checks else True
 
     def checkpoint(self):
         """The run's whole state as plain tensors and numbers (loads with weights_only=True)."""
@@ -436,7 +430,7 @@ def particle_paths(flow, initial, grid, device='cpu', regions=None):
     """(particles, [positions (N, 3) in Å of the map's frame at each frame]) of a flow."""
     moving, path = _particle_path(flow, initial, grid, device, regions)
     longest = max(grid.extent)
-    corner = torch.tensor(grid.origin, dtype=torch.float64) - 0.5 * torch.tensor(grid.voxel_size, dtype=torch.float64)
+    corner = torch.tensor(grid.corner, dtype=torch.float64)
     return moving, [x.double().cpu() * longest + corner for x in path]
 
 
@@ -487,9 +481,15 @@ def flow_from_checkpoint(state):
     return check_flow(flow)
 
 
+def all_finite(tensors, *also):
+    """Whether some tensors are all finite numbers and the boolean tensors `also` true (one device sync)."""
+    checks = [torch.isfinite(t).all() for t in tensors] + list(also)
+    return bool(torch.stack(checks).all()) if checks else True
+
+
 def check_flow(flow):
     """A flow whose weights are all finite numbers, or MapError: a diverged flow moves nothing sensibly."""
-    if not all(bool(torch.isfinite(p).all()) for p in flow.parameters()):
+    if not all_finite(flow.parameters()):
         raise MapError('the checkpoint holds a diverged flow (weights that are not finite numbers); '
                        'train again with a lower lr')
     return flow
