@@ -1,4 +1,4 @@
-"""Small synthetic maps for tests: Gaussian blobs on chosen grids."""
+"""For tests: small synthetic maps (Gaussian blobs on chosen grids), and ChimeraX command lines."""
 
 import numpy as np
 
@@ -21,3 +21,17 @@ def centroid(values, grid):
     z, y, x = np.meshgrid(axes[2], axes[1], axes[0], indexing='ij')
     m = values.sum()
     return np.array([(values * x).sum() / m, (values * y).sum() / m, (values * z).sum() / m])
+
+
+def run(session, command):
+    """Run a ChimeraX command line (unlogged) and return its result."""
+    from chimerax.core.commands import run as cx_run
+    return cx_run(session, command, log=False)
+
+
+def logged(session, command):
+    """Run a ChimeraX command line; return its result and what it logged."""
+    from chimerax.core.logger import StringPlainTextLog
+    with StringPlainTextLog(session.logger) as log:
+        result = run(session, command)
+    return result, log.getvalue()

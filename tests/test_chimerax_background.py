@@ -15,6 +15,7 @@ import pytest
 
 from chimerax.cryotrans.engine import Grid, load_checkpoint, write_map
 from helpers import blob
+from helpers import logged as cx
 
 GRID = Grid((16, 16, 16), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
 LONG = 'steps 100000 frames 3 wait false'
@@ -32,15 +33,6 @@ def pair(session, tmp_path):
     run(session, 'volume #2 level 0.2', log=False)
     yield [session.models.list(model_id=(i,))[0] for i in (1, 2)]
     run(session, 'cryotrans stop', log=False)     # a failed test leaves no worker training
-
-
-def cx(session, command):
-    """Run a command line; return its result and what it logged."""
-    from chimerax.core.commands import run
-    from chimerax.core.logger import StringPlainTextLog
-    with StringPlainTextLog(session.logger) as log:
-        result = run(session, command, log=False)
-    return result, log.getvalue()
 
 
 def run_of(session, series):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from chimerax.cryotrans.engine import Grid, read_map, write_map
-from helpers import blob, centroid
+from helpers import blob, centroid, logged, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
@@ -29,18 +29,6 @@ def maps(tmp_path):
     write_map(tmp_path / 'target.mrc', blob(GRID, (CENTRE[0] + 3, *CENTRE[1:])), GRID)
     write_map(tmp_path / 'same.mrc', 3 * blob(GRID, (CENTRE[0] - 3, *CENTRE[1:])), GRID)
     return tmp_path
-
-
-def run(session, command):
-    from chimerax.core.commands import run as cx_run
-    return cx_run(session, command, log=False)
-
-
-def logged(session, command):
-    from chimerax.core.logger import StringPlainTextLog
-    with StringPlainTextLog(session.logger) as log:
-        result = run(session, command)
-    return result, log.getvalue()
 
 
 def open_pair(session, maps, target='target.mrc'):

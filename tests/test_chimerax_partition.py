@@ -4,22 +4,10 @@ import numpy as np
 import pytest
 
 from chimerax.cryotrans.engine import Grid, write_map
-from helpers import blob
+from helpers import blob, logged, run
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
 LEFT, RIGHT = (22.0, 0.0, 50.0), (38.0, 0.0, 50.0)     # xyz Å of the two blobs
-
-
-def run(session, command):
-    from chimerax.core.commands import run as cx_run
-    return cx_run(session, command, log=False)
-
-
-def logged(session, command):
-    from chimerax.core.logger import StringPlainTextLog
-    with StringPlainTextLog(session.logger) as log:
-        result = run(session, command)
-    return result, log.getvalue()
 
 
 def pdb_lines(atoms):
