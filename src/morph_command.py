@@ -7,7 +7,7 @@ to a background run (run.py) that refreshes it.
 
 
 from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ListOf, ModelIdArg, NonNegativeFloatArg,
-                                    NonNegativeIntArg, PositiveFloatArg, PositiveIntArg, SaveFolderNameArg)
+                                    NonNegativeIntArg, Or, PositiveFloatArg, PositiveIntArg, SaveFolderNameArg)
 from chimerax.core.errors import UserError
 from chimerax.map import MapArg
 
@@ -16,11 +16,13 @@ from .engine.maps import output_folder
 from .engine.partition import region_summary
 from .engine.rigidity import FORMS
 from .engine.training import DEVICES, LOSSES
+from .map_levels import morph_levels, typed_spec
 from .run import MorphRun
 from .volumes import initial_to_target, map_values, open_series, region_labels_on
 
 
-def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_every=50, model_id=None,
+def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose_volume0=None, enclose_volume1=None,
+                    sd_level0=None, sd_level1=None, report_every=50, model_id=None,
                     save_dir=None, wait=None, partition=None, color_regions=True, **settings):
     """Open the series at once, train in a worker thread that refreshes it, and return the series.
 
@@ -32,8 +34,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
     if target is initial:
         raise UserError(f'the initial and target maps are the same map (#{initial.id_string}); '
                         'morph onto a map of the other state')
-    level0 = initial.minimum_surface_level if level0 is None else level0   # None: no surface shown,
-    level1 = target.minimum_surface_level if level1 is None else level1    # the engine picks one
+    typed = (typed_spec(0, level0, enclose_volume0, sd_level0), typed_spec(1, level1, enclose_volume1, sd_level1))
     values0, grid0 = map_values(initial)
     values1, grid1 = map_values(target)
     if partition is not None and partition in (initial, target):
@@ -41,6 +42,8 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, report_
                         f'(cryotrans partition #{initial.id_string} ... makes one)')
     try:
         labels = None if partition is None else region_labels_on(initial, partition)
+        level0, level1 = morph_levels(session.logger, (initial, target), (values0, values1),
+                                      (grid0.voxel_size, grid1.voxel_size), typed)
         pair = prepare_pair(values0, grid0, values1, grid1, level0, level1,
                             transform=initial_to_target(initial, target), log=session.logger.info, regions=labels)
         s = Settings(**{k: v for k, v in settings.items() if v is not None})
@@ -80,10 +83,14 @@ def _refinement(training, target):
     return f', then {note} against #{target.id_string}' if note else ''
 
 
+LEVEL_ARG = Or(EnumOf(['auto']), FloatArg)
+
 morph_desc = CmdDesc(
     required=[('initial', MapArg)],
     keyword=[('to', MapArg),
-             ('level0', FloatArg), ('level1', FloatArg),
+             ('level0', LEVEL_ARG), ('level1', LEVEL_ARG),
+             ('enclose_volume0', PositiveFloatArg), ('enclose_volume1', PositiveFloatArg),
+             ('sd_level0', FloatArg), ('sd_level1', FloatArg),
              ('steps', PositiveIntArg), ('frames', PositiveIntArg),
              ('resolution', PositiveFloatArg), ('refine', NonNegativeIntArg),
              ('loss', EnumOf(LOSSES)), ('lr', PositiveFloatArg),

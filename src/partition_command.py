@@ -88,12 +88,13 @@ def _marker_sets(models):
 
 
 def _level(volume):
-    """The level cryotrans morph would use: the one shown, else the engine's from the solvent."""
+    """The level shown, else the engine's half-height level (cryotrans morph's level0 depends on the target too)."""
     level = volume.minimum_surface_level
     if level is None:
-        from .engine import solvent_level
+        from .engine import half_height_level
         from .volumes import map_values
-        level = solvent_level(map_values(volume)[0])
+        values, grid = map_values(volume)
+        level = half_height_level(values, grid.voxel_size)
     return level
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from chimerax.core.tasks import Task, TaskState
 from chimerax.core.triggerset import DEREGISTER
 
-from .engine import MapError, correlation
+from .engine import MapError
 from .engine.cli import write_frames
 from .engine.motion import motion_report
 
@@ -108,6 +108,7 @@ class MorphRun(Task):
         self.shown_step = 0
         self.error = None
         self.failure = None       # the message of a failed run
+        self.verdict = None       # verdict.Verdict of a run that ended with frames
         self.waited = False       # a command waits for the end (and reports a failure itself)
         self.worker = None
         self._stop = threading.Event()
@@ -155,7 +156,7 @@ class MorphRun(Task):
             frames = t.frames()
             if self.save_dir is not None:
                 write_frames(self.save_dir, frames, t.pair.grid)
-            fit = correlation(frames[-1] / t.pair.peak, t.pair.target)
+            fit = t.verdict(frames)
             paths = t.paths() if t.pair.regions is not None else None    # one flow pass for both uses
             self._post(self._end, frames, TaskState.FINISHED if t.finished else STOPPED, fit,
                        motion_report(t, paths), self._region_paths(paths))
@@ -258,8 +259,9 @@ class MorphRun(Task):
         else:
             done = (f'{t.step} steps' if state == TaskState.FINISHED else
                     f'stopped ({self._stop_reason}) after {t.step} of {t.total_steps} steps')
-            log.info(f'{self.name}: {done} in {t.elapsed:.1f} s, final loss {_last_loss(t):.5g}{kept}; '
-                     f'correlation of the last frame with the target {fit:.4f}{saved}')
+            self.verdict = fit
+            log.info(f'{self.name}: {done} in {t.elapsed:.1f} s, final loss {_last_loss(t):.5g}{kept}{saved}')
+            (log.info if fit.better else log.warning)(f'{self.name}: {fit.summary()}')
             for line in motions:
                 log.info(f'{self.name}: {line}')
         log.status('')
@@ -293,6 +295,8 @@ class MorphRun(Task):
             state = f'stopped after {t.step}/{t.total_steps} steps, loss {_last_loss(t):.5g}'
         else:
             state = f'finished, {t.step} steps, loss {_last_loss(t):.5g}'
+        if self.verdict is not None and not self.running:
+            state += f'; {self.verdict.summary()}'
         return f'{where} {self.name}: {state}'
 
     __str__ = describe

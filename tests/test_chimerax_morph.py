@@ -75,7 +75,7 @@ def test_morph_opens_the_trajectory_as_a_map_series(session, maps):
     start, end = centroid(frames[0], GRID), centroid(frames[-1], GRID)
     assert end[0] > start[0] + 2 and abs(end[1] - start[1]) < 1
     assert not v1.display and v2.display and series.display
-    assert '30 steps' in log and 'final loss' in log and 'correlation of the last frame' in log
+    assert '30 steps' in log and 'final loss' in log and 'correlation with the target: prediction' in log
 
 
 def test_morph_with_the_targets_resolution_ends_with_refinement(session, maps):

@@ -37,6 +37,18 @@ def test_morph_writes_frames_on_the_initial_grid_a_checkpoint_and_a_loss_log(map
     assert len(open(out / 'loss.log').read().split('\n')) == 42
     text = capsys.readouterr().out
     assert 'step 20/40' in text and 'step 40/40' in text and 'FSC(0.5) vs truth' in text
+    assert 'correlation with the target: prediction' in text and 'POOR RESULT' not in text   # a good run
+    assert 'both as they are: give the resolution' in text
+
+
+def test_a_run_that_learns_nothing_says_it_is_poor_and_what_to_change(maps, capsys):
+    code = main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(maps / 'out'),
+                 '--level0', '0.2', '--level1', '0.05', '--steps', '6', '--lr', '1e-9', '--resolution', '8',
+                 '--refine', '2', '--bin', '1'])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert 'POOR RESULT: the prediction fits the target no better than the initial map does' in text
+    assert 'both at 8 Å' in text and 'level0 auto' in text
 
 
 def test_morph_with_the_targets_resolution_refines_after_the_loss(maps, capsys):

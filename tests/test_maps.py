@@ -2,7 +2,7 @@ import mrcfile
 import numpy as np
 import pytest
 
-from chimerax.cryotrans.engine import Grid, MapError, prepare_pair, read_map, resample, solvent_level, write_map
+from chimerax.cryotrans.engine import Grid, MapError, prepare_pair, read_map, resample, write_map
 from helpers import blob
 
 
@@ -63,18 +63,6 @@ def test_resample_follows_a_rigid_placement():
     back = resample(moved, grid, grid, shift)
     assert np.allclose(back[..., :13], blob(grid, (14, 15, 15))[..., :13], atol=1e-5)   # x + 6 stays inside
     assert np.abs(back[..., 13:]).max() < 1e-6
-
-
-def test_solvent_level_is_three_sigma_above_the_noise():
-    rng = np.random.default_rng(2)
-    grid = Grid((48, 48, 48), (1.0, 1.0, 1.0), (0, 0, 0))
-    values = 0.2 + 0.05 * rng.standard_normal(grid.shape).astype(np.float32) + blob(grid, (24, 24, 24))
-    assert solvent_level(values) == pytest.approx(0.2 + 3 * 0.05, abs=0.01)
-
-
-def test_solvent_level_of_a_noise_free_map_is_a_tenth_of_the_peak():
-    grid = Grid((32, 32, 32), (1.0, 1.0, 1.0), (0, 0, 0))
-    assert solvent_level(4 * blob(grid, (16, 16, 16))) == pytest.approx(0.4, abs=0.005)
 
 
 def test_prepare_normalises_and_resamples_onto_the_initial_grid():

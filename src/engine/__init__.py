@@ -5,7 +5,8 @@ the initial map's density onto the target's, and the flow's Euler steps give the
 frames of a pseudo-trajectory whose last frame is the predicted map.
 """
 
-from .maps import Grid, MapError, read_map, write_map, resample, solvent_level
+from .levels import LevelSpec, auto_levels, enclosed_volume, half_height_level, level_enclosing
+from .maps import Grid, MapError, read_map, write_map, resample
 from .pair import MapPair, prepare_pair
 from .training import (Settings, Training, choose_device, schedule, trajectory_frames,
                        save_checkpoint, load_checkpoint, flow_from_checkpoint)

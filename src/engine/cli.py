@@ -14,6 +14,7 @@ import threading
 import numpy as np
 
 from .fsc import correlation, fsc_resolution
+from .levels import LevelSpec, above_level
 from .maps import MapError, output_folder, read_map, resample, same_grid, write_map
 from .motion import motion_report
 from .pair import prepare_pair
@@ -63,6 +64,26 @@ def rigidity_values(text):
         raise argparse.ArgumentTypeError(f'rigidity must be a number or numbers separated by commas, not {text!r}')
 
 
+def level_value(text):
+    """--level0/--level1: a density value or 'auto'."""
+    if text.strip().lower() == 'auto':
+        return LevelSpec('auto')
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'a level is a number or auto, not {text!r}')
+
+
+def _level(args, i):
+    """The level asked for map i by --level, --enclose-volume or --sd-level (None: auto)."""
+    volume, sd = getattr(args, f'enclose_volume{i}'), getattr(args, f'sd_level{i}')
+    if volume is not None:
+        return LevelSpec('volume', volume)
+    if sd is not None:
+        return LevelSpec('sd', sd)
+    return getattr(args, f'level{i}')
+
+
 def _interruptible():
     """A stop flag that Ctrl-C sets, so an interrupted run still writes what it has."""
     flag = threading.Event()
@@ -79,7 +100,8 @@ def run_morph(args):
     initial, grid0 = read_map(args.initial)
     target, grid1 = read_map(args.target)
     regions, grid_r = read_map(args.partition) if args.partition else (None, None)
-    pair = prepare_pair(initial, grid0, target, grid1, args.level0, args.level1, regions=regions, regions_grid=grid_r)
+    pair = prepare_pair(initial, grid0, target, grid1, _level(args, 0), _level(args, 1),
+                        regions=regions, regions_grid=grid_r)
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     training = Training(pair, settings, checkpoint)
     output_folder(args.out)
@@ -112,7 +134,7 @@ def run_morph(args):
     write_frames(args.out, frames, grid0)
     print(f'{"finished" if done else "stopped at step %d;" % training.step} {len(frames)} frames, '
           f'checkpoint and loss log in {args.out}; {training.elapsed:.1f} s training', flush=True)
-    print(f'correlation of the last frame with the target: {correlation(frames[-1] / pair.peak, pair.target):.4f}')
+    print(training.verdict(frames).summary())
     for line in motion_report(training):
         print(line)
     if args.truth:
@@ -135,7 +157,7 @@ def run_frames(args):
                        f'another: the flow moves points of its own box, so apply it to a map resampled onto that '
                        f'box (in ChimeraX: volume resample #N onGrid <the map it was trained on>)')
     level = state['level0'] if args.level0 is None else args.level0
-    values = np.where(initial >= max(level, 0), initial, 0).astype(np.float32)
+    values = above_level(initial, level, grid.voxel_size)
     peak = float(values.max())
     if peak <= 0:
         raise MapError(f'{args.initial}: no density above level {level:.4g}')
@@ -181,8 +203,15 @@ def parser():
     m.add_argument('initial', help='high-resolution map (MRC/CCP4)')
     m.add_argument('target', help='low-resolution map of the other state')
     m.add_argument('--out', required=True, help='folder for frames, flow.pt and loss.log')
-    m.add_argument('--level0', type=float, help='initial map level (default: from its solvent noise)')
-    m.add_argument('--level1', type=float, help='target map level (default: from its solvent noise)')
+    for i, which in ((0, 'initial'), (1, 'target')):
+        g = m.add_mutually_exclusive_group()
+        g.add_argument(f'--level{i}', type=level_value, metavar='LEVEL|auto',
+                       help=f'{which} map density level (default auto: ' +
+                            ('the volume the target encloses)' if i == 0 else 'half height)'))
+        g.add_argument(f'--enclose-volume{i}', type=float, metavar='Å³',
+                       help=f'{which} map level enclosing this volume (dust left out)')
+        g.add_argument(f'--sd-level{i}', type=float, metavar='N',
+                       help=f'{which} map level at N standard deviations from zero, as ChimeraX\'s sdLevel')
     m.add_argument('--steps', type=int, help=f'training steps (default {Settings.steps})')
     m.add_argument('--resolution', type=float,
                    help="the target map's resolution in Å: then refine against it at that resolution")

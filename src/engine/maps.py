@@ -120,28 +120,6 @@ def write_map(path, values, grid):
         raise
 
 
-def solvent_level(values):
-    """A contour level from the map's own noise: 3 σ above the solvent at the box edges.
-
-    On a noise-free (simulated) or heavily filtered map the edges are flat, so the
-    level is floored at 10 % of the peak height above solvent: that drops the
-    filter's ringing around the molecule, which otherwise becomes particles that
-    spoil the prediction (AdK demo, 7 Å target: 2 % gave FSC 6.7 Å, 10 % 3.9-4.2 Å).
-    """
-    n = max(2, min(values.shape) // 10)
-    inner = np.zeros(values.shape, bool)
-    inner[n:-n, n:-n, n:-n] = True
-    edge = values[~inner]
-    mean, sd = float(edge.mean()), float(edge.std())
-    peak = float(values.max())
-    return max(mean + 3 * sd, mean + 0.1 * (peak - mean))
-
-
-def threshold(values, level):
-    """Keep density at or above level; everything else, negatives included, is empty."""
-    return np.where(values >= max(level, 0.0), values, 0).astype(np.float32)
-
-
 def normalise_pair(initial, target):
     """Scale the initial map to peak 1 and the target to the same mass, as the method does.
 

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .maps import Grid, MapError, normalise_pair, resample, same_grid, solvent_level, threshold
+from .levels import above_level, choose_levels
+from .maps import Grid, MapError, normalise_pair, resample, same_grid
 from .partition import labels_on_grid, region_labels
 
 
@@ -38,7 +39,8 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
                  regions=None, regions_grid=None):
     """Threshold both maps at their levels, bring the target onto the initial grid, normalise.
 
-    A level of None is chosen from the map's solvent noise and logged.  transform
+    Levels: numbers, levels.LevelSpec, or None for the automatic rule (levels.py);
+    each map's dust (small blobs off the molecule) is left out.  transform
     (3x4) takes the initial map's frame to the target's when they were placed apart.
     regions: a label map (partition.py) on the initial map's grid, or on regions_grid
     (placed in the initial map's frame), read there by nearest neighbour.
@@ -48,14 +50,9 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
             raise MapError(f'the {name} map must be a 3D grid at least 2 voxels on each side, got {values.shape}')
         if not np.isfinite(values).all():
             raise MapError(f'the {name} map has NaN or infinite values')
-    if level0 is None:
-        level0 = solvent_level(initial)
-        log(f'level0 not given: using {level0:.4g} (3 σ above the initial map\'s solvent)')
-    if level1 is None:
-        level1 = solvent_level(target)
-        log(f'level1 not given: using {level1:.4g} (3 σ above the target map\'s solvent)')
-    f0 = threshold(initial, level0)
-    f1 = threshold(target, level1)
+    level0, level1 = choose_levels(initial, grid0.voxel_size, target, grid1.voxel_size, level0, level1, log)
+    f0 = above_level(initial, level0, grid0.voxel_size)
+    f1 = above_level(target, level1, grid1.voxel_size)
     for name, values, level in (('initial', f0, 'level0'), ('target', f1, 'level1')):
         if values.max() <= 0:
             raise MapError(f'the {name} map has no density above its level; lower {level}')
@@ -73,3 +70,4 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
         labels = region_labels(regions, f0 > 0)
     f0, f1, peak = normalise_pair(f0, f1)
     return MapPair(f0, f1, grid0, peak, float(level0), float(level1), as_is, labels)
+

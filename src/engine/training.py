@@ -401,6 +401,12 @@ class Training:
             'regions': None if self.pair.regions is None else torch.from_numpy(self.pair.regions),
         }
 
+    def verdict(self, frames):
+        """How the last frame fits the target compared with the first (the initial map unmoved): verdict.py."""
+        from .verdict import judge
+        return judge(frames[-1], frames[0], self.pair.target_map, self.pair.grid.voxel_size,
+                     self.settings.resolution)
+
     def frames(self):
         """The pseudo-trajectory on the full grid, in the initial map's units: M + 1 arrays."""
         return trajectory_frames(self.flow, self.pair.initial, self.pair.grid, self.pair.peak, self.device,

@@ -1,0 +1,50 @@
+"""Is the prediction any good?  Compared with doing nothing: the initial map as it is.
+
+A run always ends with a map, and a poor one looks like a result.  The honest
+baseline is the initial map itself: if the prediction fits the target no better
+than the unmoved initial map does, the run has learnt nothing useful and the user
+should change the level, the resolution or the partition.  With the target's
+resolution both maps are blurred to it first (what `fitmap` would compare);
+without it both are compared as they are, and the verdict says so.
+"""
+
+from typing import NamedTuple
+
+import torch
+
+from .fsc import correlation
+from .refinement import at_resolution, resolution_filter
+
+MARGIN = 0.005      # a gain in correlation smaller than this is no gain
+
+
+class Verdict(NamedTuple):
+    prediction: float   # correlation of the prediction with the target
+    initial: float      # correlation of the initial map with the target
+    resolution: float   # Å both were blurred to, or None (compared as they are)
+
+    @property
+    def better(self):
+        return self.prediction > self.initial + MARGIN
+
+    def summary(self):
+        """One line for the log, the CLI and cryotrans list."""
+        how = (f'both at {self.resolution:g} Å' if self.resolution else
+               'both as they are: give the resolution to compare at the target\'s')
+        line = (f'correlation with the target: prediction {self.prediction:.3f}, initial map unmoved '
+                f'{self.initial:.3f} ({how})')
+        if self.better:
+            return line
+        return (f'{line}. POOR RESULT: the prediction fits the target no better than the initial map '
+                f'does. Try a level enclosing the molecule (level0 auto, or encloseVolume0 with its volume), '
+                f'the target\'s resolution if not given, or a partition if domains move apart.')
+
+
+def judge(prediction, initial, target, voxel_size, resolution=None):
+    """Compare prediction and initial map (same grid, [z, y, x]) with the target as it is."""
+    maps = [torch.as_tensor(m, dtype=torch.float32) for m in (prediction, initial)]
+    if resolution:
+        transfer = resolution_filter(maps[0].shape, voxel_size, resolution)
+        maps = [at_resolution(m, transfer) for m in maps]
+    a, b = (correlation(m.numpy(), target) for m in maps)
+    return Verdict(a, b, resolution)

@@ -1,0 +1,80 @@
+"""Which levels `cryotrans morph` uses in real headless ChimeraX: typed, shown, or the rule."""
+
+import numpy as np
+import pytest
+
+from chimerax.core.errors import UserError
+from chimerax.cryotrans.engine import Grid, write_map
+from chimerax.cryotrans.engine.levels import auto_levels, enclosed_volume, level_enclosing
+from helpers import logged, run
+from test_levels import ball, blurred
+
+GRID = Grid((40, 40, 40), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+QUICK = 'steps 2 frames 2 bin 1 wait true'
+
+
+@pytest.fixture
+def pair(tmp_path, session):
+    """A 2 Å-ish map of a 14 Å ball and a 7 Å-ish map of it moved 6 Å, opened as #1 and #2."""
+    rough = ball(GRID.shape, (17, 20, 20), 7) * (1 + 0.5 * np.random.default_rng(0).random(GRID.shape))
+    write_map(tmp_path / 'initial.mrc', blurred(rough, 0.5), GRID)
+    write_map(tmp_path / 'target.mrc', blurred(ball(GRID.shape, (20, 20, 20), 7), 1.5), GRID)
+    run(session, f'open {tmp_path / "initial.mrc"}')
+    run(session, f'open {tmp_path / "target.mrc"}')
+    maps = [session.models.list(model_id=(i,))[0] for i in (1, 2)]
+    values = [np.array(m.full_matrix(), np.float32) for m in maps]
+    return maps, values, auto_levels(values[0], GRID.voxel_size, values[1], GRID.voxel_size)
+
+
+def test_chimerax_s_untouched_level_is_replaced_by_the_rule_and_the_log_says_so(session, pair):
+    maps, values, rule = pair
+    shown = maps[0].minimum_surface_level                   # ChimeraX's 1 % of the box
+    assert enclosed_volume(values[0], shown, GRID.voxel_size) < rule.volume0 / 2
+    _, log = logged(session, f'cryotrans morph #1 to #2 {QUICK}')
+    assert f"#1's shown level {shown:.4g} encloses" in log and 'too far off' in log
+    assert f'type level0 {shown:.4g} to keep the shown one' in log
+    assert f'level0 {rule.level0:.4g} (enclosing the target\'s volume): encloses' in log
+    assert "× the initial map's" in log and "× the target's" in log
+
+
+def test_a_sensible_shown_level_is_used(session, pair):
+    maps, values, rule = pair
+    run(session, f'volume #1 level {rule.level0 * 1.05:.6g}')
+    run(session, f'volume #2 level {rule.level1:.6g}')
+    _, log = logged(session, f'cryotrans morph #1 to #2 {QUICK}')
+    assert 'too far off' not in log
+    assert f'level0 {rule.level0 * 1.05:.4g} (shown in ChimeraX)' in log
+    assert 'level1' in log and '(shown in ChimeraX)' in log
+
+
+def test_a_typed_level_is_never_overridden_only_warned_about(session, pair):
+    maps, values, rule = pair
+    high = level_enclosing(values[0], rule.volume0 / 3, GRID.voxel_size)
+    _, log = logged(session, f'cryotrans morph #1 to #2 level0 {high:.6g} level1 auto {QUICK}')
+    assert f"#1's typed level {high:.4g}" in log and 'used as typed' in log
+    assert f'level0 {high:.4g} (given)' in log
+    assert f'level1 {rule.level1:.4g} (half way' in log
+
+
+def test_levels_by_enclosed_volume_and_by_sd(session, pair):
+    maps, values, rule = pair
+    _, log = logged(session, f'cryotrans morph #1 to #2 encloseVolume0 12000 sdLevel1 2 {QUICK}')
+    assert '(encloseVolume 12000): encloses 12,' in log
+    assert f'level1 {2 * float(values[1].std()):.4g} (sdLevel 2)' in log
+    _, log = logged(session, f'cryotrans morph #1 to #2 level0 auto level1 auto {QUICK}')
+    assert f'level0 {rule.level0:.4g}' in log and f'level1 {rule.level1:.4g}' in log
+
+
+def test_two_ways_of_giving_one_level_is_one_clear_error(session, pair):
+    with pytest.raises(UserError, match='give one of level0, encloseVolume0 or sdLevel0, not level0 and sdLevel0'):
+        run(session, f'cryotrans morph #1 to #2 level0 0.1 sdLevel0 3 {QUICK}')
+
+
+def test_the_end_of_a_run_and_cryotrans_list_compare_it_with_the_initial_map(session, pair):
+    maps, values, rule = pair
+    _, log = logged(session, f'cryotrans morph #1 to #2 steps 3 frames 2 bin 1 lr 1e-9 resolution 8 refine 2 '
+                             f'wait true')
+    assert 'correlation with the target: prediction' in log and 'both at 8 Å' in log
+    assert 'POOR RESULT' in log                         # nothing learnt at lr 1e-9: no better than unmoved
+    _, listed = logged(session, 'cryotrans list')
+    assert 'finished' in listed and 'POOR RESULT' in listed

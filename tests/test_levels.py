@@ -1,0 +1,120 @@
+"""The automatic level rule (levels.py) on maps whose molecule volume is known."""
+
+import numpy as np
+import pytest
+
+from chimerax.cryotrans.engine import Grid, MapError, prepare_pair
+from chimerax.cryotrans.engine.levels import (LevelSpec, auto_levels, components, enclosed_volume,
+                                              half_height_level, level_enclosing, level_from, sd_level,
+                                              without_dust)
+
+VOXEL = (1.0, 1.0, 1.0)
+
+
+def ball(shape, centre, radius):
+    z, y, x = np.indices(shape)
+    return (((x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2) <= radius ** 2).astype(np.float32)
+
+
+def blurred(values, sigma):
+    """A Gaussian blur in Fourier space (periodic; the test maps have wide empty margins)."""
+    k = [np.fft.fftfreq(n) for n in values.shape]
+    kz, ky, kx = np.meshgrid(*k, indexing='ij')
+    g = np.exp(-2 * (np.pi * sigma) ** 2 * (kx ** 2 + ky ** 2 + kz ** 2))
+    return np.fft.ifftn(np.fft.fftn(values) * g).real.astype(np.float32)
+
+
+def test_components_are_face_connected_pieces():
+    m = np.zeros((6, 6, 6), bool)
+    m[1, 1, 1:4] = True            # a rod
+    m[4, 4, 4] = True              # a point
+    m[2, 2, 4] = True              # touches the rod only at an edge: its own piece
+    labels, count = components(m)
+    assert count == 3
+    assert len(set(labels[1, 1, 1:4])) == 1
+    assert labels[4, 4, 4] != labels[1, 1, 1] != labels[2, 2, 4]
+    assert (labels[~m] == 0).all()
+
+
+def test_components_follow_a_winding_path():
+    m = np.zeros((3, 10, 10), bool)
+    m[1, 1, 1:9] = m[1, 1:9, 8] = m[1, 8, 1:9] = m[1, 3:9, 1] = True    # a spiral-ish path
+    _, count = components(m)
+    assert count == 1
+
+
+def test_dust_is_left_out_but_the_molecule_kept():
+    values = 2 * ball((40, 40, 40), (15, 20, 20), 8)
+    values[35, 35, 35] = values[35, 35, 36] = 2.0          # a 2 Å blob: dust at ChimeraX's 5 Å
+    kept = without_dust(values > 1, VOXEL)
+    assert not kept[35, 35, 35]
+    assert kept.sum() == (ball((40, 40, 40), (15, 20, 20), 8) > 0).sum()
+    lone = np.zeros((10, 10, 10), bool)
+    lone[5, 5, 5] = True
+    assert without_dust(lone, VOXEL).sum() == 1             # the largest piece stays, however small
+
+
+def test_half_height_encloses_a_blurred_ball_s_volume_and_noise_does_not_raise_it():
+    truth = ball((64, 64, 64), (32, 32, 32), 12)
+    volume = truth.sum()
+    target = blurred(truth, 2.5)                          # about a 7 Å map of a 12 Å ball
+    level = half_height_level(target, VOXEL)
+    assert enclosed_volume(target, level, VOXEL) == pytest.approx(volume, rel=0.08)
+    noisy = target + 0.1 * np.random.default_rng(0).standard_normal(target.shape).astype(np.float32)
+    noisy_level = half_height_level(noisy, VOXEL)
+    assert noisy_level == pytest.approx(level, rel=0.1)
+    assert enclosed_volume(noisy, noisy_level, VOXEL) == pytest.approx(volume, rel=0.1)
+
+
+def test_half_height_is_read_above_the_solvent():
+    target = blurred(ball((48, 48, 48), (24, 24, 24), 10), 2.0)
+    assert half_height_level(target + 3.0, VOXEL) == pytest.approx(half_height_level(target, VOXEL) + 3.0, rel=1e-3)
+
+
+def test_a_flat_map_is_refused_with_its_reason():
+    with pytest.raises(MapError, match='flat'):
+        half_height_level(np.full((16, 16, 16), 0.5, np.float32), VOXEL)
+
+
+def test_level_enclosing_a_volume_leaves_dust_out():
+    values = blurred(ball((48, 48, 48), (20, 24, 24), 9), 1.0)
+    values[40:42, 40:42, 40:42] = 1.0                    # 8 Å³ of dust at full height
+    level = level_enclosing(values, 2000.0, VOXEL)
+    assert enclosed_volume(values, level, VOXEL) == pytest.approx(2000, abs=60)
+    assert (values >= level).sum() > 2000                # the dust is above the level, not counted
+
+
+def test_initial_level_encloses_what_the_target_encloses_on_another_grid():
+    rough = ball((64, 64, 64), (30, 32, 32), 12) * (1 + 0.5 * np.random.default_rng(1).random((64, 64, 64)))
+    sharp = blurred(rough, 0.7)                                           # a 2 Å map of it
+    target = blurred(ball((32, 32, 32), (16, 16, 16), 6), 1.2)           # same ball, 2 Å voxels
+    a = auto_levels(sharp, VOXEL, target, (2.0, 2.0, 2.0))
+    assert a.volume0 == pytest.approx(a.volume1, rel=0.02)
+    assert a.volume1 == pytest.approx(4 / 3 * np.pi * 12 ** 3, rel=0.1)
+
+
+def test_sd_level_means_what_chimerax_sdlevel_means():
+    v = np.random.default_rng(2).standard_normal((10, 10, 10)).astype(np.float32) + 5
+    assert sd_level(v, 3) == pytest.approx(3 * float(v.std()))          # from zero, not from the mean
+    assert level_from(LevelSpec('sd', 3), v, VOXEL) == sd_level(v, 3)
+    assert level_from(LevelSpec('value', 0.7), v, VOXEL) == 0.7
+
+
+def test_prepare_pair_logs_each_level_and_its_volume_and_drops_dust():
+    g = Grid((48, 48, 48), VOXEL, (0, 0, 0))
+    initial = ball(g.shape, (24, 24, 24), 9)
+    initial[2:4, 2:4, 2:4] = 1.0
+    target = blurred(ball(g.shape, (26, 24, 24), 9), 2.0)
+    lines = []
+    pair = prepare_pair(initial, g, target, g, None, LevelSpec('volume', 3000.0), log=lines.append)
+    assert pair.initial[2:4, 2:4, 2:4].max() == 0                         # dust makes no particles
+    assert any(l.startswith('level1') and 'encloseVolume 3000' in l and 'Å³' in l for l in lines)
+    assert any(l.startswith('level0') and "target's volume" in l for l in lines)
+    assert (pair.initial > 0).sum() == pytest.approx(3000, rel=0.05)
+
+
+def test_asking_more_than_the_map_holds_stays_on_the_molecule():
+    values = ball((32, 32, 32), (16, 16, 16), 6)          # flat zero solvent
+    level = level_enclosing(values, 10 * values.sum(), VOXEL)
+    assert level > 0
+    assert enclosed_volume(values, level, VOXEL) == values.sum()
