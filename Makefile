@@ -12,7 +12,7 @@ DEMO_ARGS ?=
 PEERS_ARGS ?=
 CHIMERAX ?=
 
-.PHONY: all test demo bench peers data install clean
+.PHONY: all test demo bench peers data realdata levels install clean
 
 all: $(BUNDLE)
 
@@ -58,3 +58,12 @@ install: $(BUNDLE)
 
 clean:
 	rm -rf $(VENV) build $(WHEEL_DIR) demo_out bench_out peers_out
+
+# A real experimental map (EMD-3488, haemoglobin 3.2 Å, with its model 5ME2) from the ccpem-utils sdist,
+# and a target made from the model (one αβ dimer turned, 7 Å, noise): data/real/, not committed (16 MB).
+realdata: $(BUNDLE)
+	$(PY) tools/haemoglobin_maps.py --out data/real
+
+# The level sweep of docs/benchmarks.md ("Levels"): AdK pairs and the real haemoglobin pair.
+levels: realdata
+	$(PY) tools/level_sweep.py --out levels_out --pairs adk7,adk5,adk7noise,hb7

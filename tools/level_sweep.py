@@ -26,17 +26,50 @@ from chimerax.cryotrans.engine.fsc import correlation, fsc_resolution
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADK = os.path.join(ROOT, 'data', 'adk')
+REAL = os.path.join(ROOT, 'data', 'real')      # make realdata (tools/haemoglobin_maps.py)
 CRYOTRANS = os.path.join(os.path.dirname(sys.executable), 'cryotrans')
 PAIRS = {
-    # name: initial, target, truth, target resolution (Å)
-    'adk7': ('adk_open_3A.mrc', 'adk_closed_7A.mrc', 'adk_closed_3A.mrc', 7.0),
-    'adk5': ('adk_open_3A.mrc', 'adk_closed_5A.mrc', 'adk_closed_3A.mrc', 5.0),
+    # name: initial, target, truth, target resolution (Å); noise: σ of each map's added noise / its peak
+    'adk7': [os.path.join(ADK, f) for f in ('adk_open_3A.mrc', 'adk_closed_7A.mrc', 'adk_closed_3A.mrc')] + [7.0],
+    'adk5': [os.path.join(ADK, f) for f in ('adk_open_3A.mrc', 'adk_closed_5A.mrc', 'adk_closed_3A.mrc')] + [5.0],
+    'adk7noise': [os.path.join(ADK, f) for f in ('adk_open_3A.mrc', 'adk_closed_7A.mrc', 'adk_closed_3A.mrc')]
+                 + [7.0],
+    # real EMD-3488 map; target: its model with one αβ dimer turned 12°, at 7 Å with noise
+    'hb7': [os.path.join(REAL, f) for f in ('emd_3488.mrc', 'hb_moved_7A_noise.mrc', 'hb_moved_3.2A.mrc')] + [7.0],
 }
+NOISE = {'adk7noise': (0.05, 0.1)}
 
 
-def chimerax_level(values):
-    """ChimeraX's initial surface level: the value above which 1 % of the box lies."""
-    return float(np.quantile(values, 0.99))
+def noisy(path, sigma, resolution, out, seed):
+    """The map plus Gaussian noise band-limited to its resolution (as a real map's is), σ = sigma × peak."""
+    import torch
+    from chimerax.cryotrans.engine import write_map
+    from chimerax.cryotrans.engine.refinement import resolution_filter
+    values, grid = read_map(path)
+    white = torch.randn(values.shape, generator=torch.Generator().manual_seed(seed))
+    keep = (resolution_filter(values.shape, grid.voxel_size, resolution) > 0).float()
+    band = torch.fft.irfftn(torch.fft.rfftn(white) * keep, s=values.shape).numpy()
+    noisy_values = values + sigma * float(values.max()) * band / band.std()
+    name = os.path.join(out, os.path.basename(path).replace('.mrc', f'_noise{sigma:g}.mrc'))
+    write_map(name, noisy_values, grid)
+    return name
+
+
+_SESSION = []
+
+
+def chimerax_level(path):
+    """The level ChimeraX shows a newly opened map at (about 1 % of the box enclosed), read from real ChimeraX."""
+    if not _SESSION:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from chimerax_run import start_session
+        _SESSION.append(start_session())
+    from chimerax.core.commands import run as cx_run
+    session = _SESSION[0]
+    v, = cx_run(session, f'open {path}', log=False)
+    level = v.minimum_surface_level
+    session.models.close([v])
+    return level
 
 
 def run(name, initial, target, truth, resolution, out, args):
@@ -60,21 +93,24 @@ def run(name, initial, target, truth, resolution, out, args):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--out', required=True)
-    p.add_argument('--pairs', default='adk7,adk5')
+    p.add_argument('--pairs', default='adk7,adk5,adk7noise')
     p.add_argument('--factors', default='0.5,0.7,1.4')
     p.add_argument('--no-resolution', action='store_true', help='the published method alone')
     p.add_argument('--jobs', type=int, default=2)
     a = p.parse_args()
     jobs = []
     for pair in a.pairs.split(','):
-        i, t, truth = (os.path.join(ADK, f) for f in PAIRS[pair][:3])
-        res = PAIRS[pair][3]
+        i, t, truth, res = PAIRS[pair]
+        if pair in NOISE:
+            os.makedirs(a.out, exist_ok=True)
+            i = noisy(i, NOISE[pair][0], 3.0, a.out, 1)
+            t = noisy(t, NOISE[pair][1], res, a.out, 2)
         res = None if a.no_resolution else res
         v0, g0 = read_map(i)
         v1, g1 = read_map(t)
         rule = auto_levels(v0, g0.voxel_size, v1, g1.voxel_size)
         jobs.append((pair, 'ChimeraX default (1 % of box)', i, t, truth, res,
-                     ['--level0', f'{chimerax_level(v0):.6g}', '--level1', f'{chimerax_level(v1):.6g}']))
+                     ['--level0', f'{chimerax_level(i):.6g}', '--level1', f'{chimerax_level(t):.6g}']))
         jobs.append((pair, 'auto (new default)', i, t, truth, res, []))
         for f in (float(x) for x in a.factors.split(',')):
             jobs.append((pair, f'level0 at {f:g} × the rule\'s volume', i, t, truth, res,

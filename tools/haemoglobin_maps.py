@@ -1,0 +1,131 @@
+"""A real experimental map as the initial map: EMD-3488 (human haemoglobin, 3.2 Å) and its model 5ME2.
+
+The map is the EMDB file as deposited, with the model fitted to it, both in the
+PyPI sdist of ccpem-utils 0.0.1.dev34 (its test data).  The target is made the way
+a rare state's map would look: one αβ dimer (chains C, D) of the model turned by
+ANGLE° about an axis through the tetramer's centre (haemoglobin's quaternary
+change turns one αβ dimer against the other by about 15°), simulated like
+`molmap` at the target's resolution, low-pass filtered there, with noise
+band-limited to it.  The truth is the moved model simulated at the map's 3.2 Å.
+All on the map's own grid (100³, 1.05 Å).  Deterministic.
+
+    python tools/haemoglobin_maps.py --out data/real      (make realdata; downloads 4.7 MB)
+
+Writes emd_3488.mrc (the real map, unchanged), hb_moved_7A_noise.mrc (target),
+hb_moved_3.2A.mrc (truth), hb_model_3.2A.mrc (the unmoved model at 3.2 Å: the best
+a prediction from this real map can match a model map), hb_moved.pdb.
+"""
+
+import argparse
+import glob
+import math
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from adk_maps import lowpass, simulate  # noqa: E402  (the same molmap-like simulation as the AdK maps)
+
+SDIST = 'ccpem-utils==0.0.1.dev34'
+DATA = 'ccpem_utils-0.0.1.dev34/ccpem_utils_tests/test_data'
+Z = {'H': 1, 'C': 6, 'N': 7, 'O': 8, 'S': 16, 'FE': 26}
+ANGLE = 12.0             # degrees, the moved αβ dimer's turn
+MOVED_CHAINS = ('C', 'D')
+RESOLUTION = 7.0
+MAP_RESOLUTION = 3.2
+NOISE = 0.1              # σ of the target's noise / its peak
+SEED = 3
+
+
+def fetch(cache):
+    """The map and model from the ccpem-utils sdist (pip download), extracted into cache."""
+    os.makedirs(cache, exist_ok=True)
+    want = {name: os.path.join(cache, name) for name in ('emd_3488.mrc', '5me2.pdb')}
+    if all(os.path.exists(p) for p in want.values()):
+        return want
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps', '--no-binary', ':all:',
+                        SDIST, '-d', tmp], check=True)
+        (sdist,) = glob.glob(os.path.join(tmp, '*.tar.gz'))
+        with tarfile.open(sdist) as tar:
+            for name, path in want.items():
+                with open(path + '.part', 'wb') as f:
+                    f.write(tar.extractfile(f'{DATA}/{name}').read())
+                os.replace(path + '.part', path)
+    return want
+
+
+def read_model(path):
+    """Atoms of a PDB file: lines, chain ids, xyz, atomic numbers (from the element column)."""
+    lines, chains, xyz, z = [], [], [], []
+    for line in open(path):
+        if line.startswith(('ATOM  ', 'HETATM')):
+            lines.append(line)
+            chains.append(line[21])
+            xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
+            z.append(Z[line[76:78].strip().upper()])
+    return lines, np.array(chains), np.array(xyz), np.array(z, float)
+
+
+def turned(xyz, moving, degrees):
+    """xyz with the moving atoms turned about an axis through the centre, across the line between the halves."""
+    centre = xyz.mean(0)
+    d = xyz[moving].mean(0) - xyz[~moving].mean(0)
+    axis = np.cross(d, [0.0, 0.0, 1.0])
+    axis /= np.linalg.norm(axis)
+    a = math.radians(degrees)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rot = np.eye(3) + math.sin(a) * k + (1 - math.cos(a)) * k @ k
+    out = xyz.copy()
+    out[moving] = (xyz[moving] - centre) @ rot.T + centre
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--out', default='data/real')
+    a = p.parse_args(argv)
+    import mrcfile
+    files = fetch(a.out)
+    with mrcfile.open(files['emd_3488.mrc']) as m:
+        real = m.data.astype(np.float32)
+        voxel = float(m.voxel_size.x)
+        origin = np.array([float(m.header.origin[c]) for c in 'xyz']) + voxel * np.array(
+            [m.header.nxstart, m.header.nystart, m.header.nzstart], float)
+    size = real.shape[0]
+    assert real.shape == (size, size, size)
+    lines, chains, xyz, z = read_model(files['5me2.pdb'])
+    moving = np.isin(chains, MOVED_CHAINS)
+    moved = turned(xyz, moving, ANGLE)
+    shift = np.linalg.norm(moved - xyz, axis=1)[moving]
+    print(f'{moving.sum()} of {len(z)} atoms (chains {",".join(MOVED_CHAINS)}) turned {ANGLE:g}°: '
+          f'moved {shift.mean():.1f} Å on average, {shift.max():.1f} Å at most')
+
+    def molmap(coords, resolution):
+        return lowpass(simulate(coords, z, origin, voxel, size, resolution), voxel, resolution).astype(np.float32)
+
+    target = molmap(moved, RESOLUTION)
+    rng = np.random.default_rng(SEED)
+    noise = lowpass(rng.standard_normal(target.shape), voxel, RESOLUTION)
+    target = target + NOISE * float(target.max()) * noise / noise.std()
+    maps = {'hb_moved_7A_noise.mrc': target, 'hb_moved_3.2A.mrc': molmap(moved, MAP_RESOLUTION),
+            'hb_model_3.2A.mrc': molmap(xyz, MAP_RESOLUTION)}
+    for name, values in maps.items():
+        path = os.path.join(a.out, name)
+        with mrcfile.new(path + '.part', overwrite=True) as m:
+            m.set_data((values / float(np.abs(values).max())).astype(np.float32))
+            m.voxel_size = voxel
+            m.header.origin = tuple(origin)
+        os.replace(path + '.part', path)
+    with open(os.path.join(a.out, 'hb_moved.pdb'), 'w') as f:
+        for line, (x, y, w) in zip(lines, moved):
+            f.write(f'{line[:30]}{x:8.3f}{y:8.3f}{w:8.3f}{line[54:]}')
+    print(f'wrote {", ".join(maps)} and hb_moved.pdb to {a.out} (grid {size}³, {voxel} Å)')
+
+
+if __name__ == '__main__':
+    main()
