@@ -118,3 +118,23 @@ def test_asking_more_than_the_map_holds_stays_on_the_molecule():
     level = level_enclosing(values, 10 * values.sum(), VOXEL)
     assert level > 0
     assert enclosed_volume(values, level, VOXEL) == values.sum()
+
+
+@pytest.mark.parametrize('values, words', [
+    (np.zeros((12, 12, 12), np.float32), 'constant'),
+    (-ball((12, 12, 12), (6, 6, 6), 3), 'no positive density'),
+])
+def test_a_map_no_level_can_help_says_what_is_wrong_with_it(values, words):
+    g = Grid((12, 12, 12), VOXEL, (0, 0, 0))
+    good = blurred(ball(g.shape, (6, 6, 6), 3), 1.0)
+    with pytest.raises(MapError, match=words):
+        prepare_pair(values, g, good, g, log=lambda m: None)
+    with pytest.raises(MapError, match=words):
+        prepare_pair(good, g, values, g, log=lambda m: None)
+
+
+def test_a_level_above_the_maximum_names_the_maximum():
+    g = Grid((12, 12, 12), VOXEL, (0, 0, 0))
+    good = blurred(ball(g.shape, (6, 6, 6), 3), 1.0)
+    with pytest.raises(MapError, match=r'no density above level0 5 \(its maximum is 0\.\d+\); lower level0, or use level0 auto'):
+        prepare_pair(good, g, good, g, 5.0, None, log=lambda m: None)

@@ -50,12 +50,22 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
             raise MapError(f'the {name} map must be a 3D grid at least 2 voxels on each side, got {values.shape}')
         if not np.isfinite(values).all():
             raise MapError(f'the {name} map has NaN or infinite values')
+        top, bottom = float(values.max()), float(values.min())
+        if top == bottom:
+            raise MapError(f'the {name} map is constant (every voxel {top:.4g}): it shows no molecule; '
+                           f'check the file')
+        if top <= 0:
+            raise MapError(f'the {name} map has no positive density (its values run from {bottom:.4g} to {top:.4g}): '
+                           f'no level can help; if its contrast is inverted, scale it by -1 first '
+                           f'(in ChimeraX: volume scale #N factor -1)')
     level0, level1 = choose_levels(initial, grid0.voxel_size, target, grid1.voxel_size, level0, level1, log)
     f0 = above_level(initial, level0, grid0.voxel_size)
     f1 = above_level(target, level1, grid1.voxel_size)
-    for name, values, level in (('initial', f0, 'level0'), ('target', f1, 'level1')):
+    for name, values, level, value, full in (('initial', f0, 'level0', level0, initial),
+                                              ('target', f1, 'level1', level1, target)):
         if values.max() <= 0:
-            raise MapError(f'the {name} map has no density above its level; lower {level}')
+            raise MapError(f'the {name} map has no density above {level} {value:.4g} (its maximum is '
+                           f'{float(full.max()):.4g}); lower {level}, or use {level} auto')
     as_is = np.asarray(target, dtype=np.float32)
     if transform is not None or not same_grid(grid0, grid1):
         f1 = np.maximum(resample(f1, grid1, grid0, transform), 0)
