@@ -78,3 +78,10 @@ def test_the_end_of_a_run_and_cryotrans_list_compare_it_with_the_initial_map(ses
     assert 'POOR RESULT' in log                         # nothing learnt at lr 1e-9: no better than unmoved
     _, listed = logged(session, 'cryotrans list')
     assert 'finished' in listed and 'POOR RESULT' in listed
+
+
+def test_a_run_from_a_sliver_of_the_molecule_is_called_poor(session, pair):
+    maps, values, rule = pair
+    high = level_enclosing(values[0], rule.volume0 / 4, GRID.voxel_size)
+    _, log = logged(session, f'cryotrans morph #1 to #2 level0 {high:.6g} {QUICK}')
+    assert 'POOR RESULT' in log and 'so the particles were not the molecule' in log

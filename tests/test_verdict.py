@@ -24,3 +24,11 @@ def test_with_the_resolution_both_are_blurred_first():
     assert blurred.initial > sharp.initial + 0.05          # a sharp map fits a blurry one worse
     assert 'as they are' in sharp.summary() and sharp.resolution is None
     assert sharp.prediction == pytest.approx(sharp.initial) and not sharp.better
+
+
+def test_particles_that_were_not_the_molecule_make_a_poor_result_however_well_they_fit():
+    initial, target = blob(G, (18, 24, 24), 3), blob(G, (30, 24, 24), 5)
+    fit = judge(blob(G, (30, 24, 24), 3), initial, target, G.voxel_size, resolution=8, coverage=0.15)
+    assert fit.prediction > fit.initial and not fit.better
+    assert 'encloses 0.15 × the volume' in fit.summary() and 'level0 auto' in fit.summary()
+    assert judge(blob(G, (30, 24, 24), 3), initial, target, G.voxel_size, 8, coverage=1.3).better

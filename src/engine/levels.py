@@ -232,7 +232,8 @@ def choose_levels(initial, voxel0, target, voxel1, level0=None, level1=None, log
 
     An 'auto' initial level encloses what the target encloses at its level, whichever
     way that was chosen; an 'auto' target level is the half-height rule.  Each choice
-    is logged with the volume it encloses.
+    is logged with the volume it encloses.  Returns both levels and the ratio of
+    the volumes they enclose (initial / target): the verdict's coverage.
     """
     spec0, spec1 = (_spec(level) for level in (level0, level1))
     if spec1.kind == 'auto':
@@ -250,7 +251,7 @@ def choose_levels(initial, voxel0, target, voxel1, level0=None, level1=None, log
     for name, value, how, volume, other, whose in (('level0', value0, how0, volume0, volume1, "the target's"),
                                                    ('level1', value1, how1, volume1, volume0, "the initial map's")):
         log(f'{name} {value:.4g} ({how}): encloses {volume:,.0f} Å³, {volume / max(other, 1e-30):.2f} × {whose}')
-    return value0, value1
+    return value0, value1, volume0 / max(volume1, 1e-30)
 
 
 def _given(spec):

@@ -19,6 +19,7 @@ class MapPair:
     peak: float           # the initial map's maximum above level: frames × peak are in its units
     level0: float
     level1: float
+    coverage: float       # what level0 encloses / what level1 encloses (Å³ / Å³)
     target_map: np.ndarray = None   # the target on f0's grid as it is (no level): what refinement fits
     regions: np.ndarray = None      # int32 region labels 1…N of f0's voxels above level (0 elsewhere)
 
@@ -58,7 +59,7 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
             raise MapError(f'the {name} map has no positive density (its values run from {bottom:.4g} to {top:.4g}): '
                            f'no level can help; if its contrast is inverted, scale it by -1 first '
                            f'(in ChimeraX: volume scale #N factor -1)')
-    level0, level1 = choose_levels(initial, grid0.voxel_size, target, grid1.voxel_size, level0, level1, log)
+    level0, level1, coverage = choose_levels(initial, grid0.voxel_size, target, grid1.voxel_size, level0, level1, log)
     f0 = above_level(initial, level0, grid0.voxel_size)
     f1 = above_level(target, level1, grid1.voxel_size)
     for name, values, level, value, full in (('initial', f0, 'level0', level0, initial),
@@ -79,5 +80,5 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
             regions = labels_on_grid(regions, regions_grid, grid0)
         labels = region_labels(regions, f0 > 0)
     f0, f1, peak = normalise_pair(f0, f1)
-    return MapPair(f0, f1, grid0, peak, float(level0), float(level1), as_is, labels)
+    return MapPair(f0, f1, grid0, peak, float(level0), float(level1), coverage, as_is, labels)
 

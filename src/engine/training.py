@@ -405,7 +405,7 @@ class Training:
         """How the last frame fits the target compared with the first (the initial map unmoved): verdict.py."""
         from .verdict import judge
         return judge(frames[-1], frames[0], self.pair.target_map, self.pair.grid.voxel_size,
-                     self.settings.resolution)
+                     self.settings.resolution, self.pair.coverage)
 
     def frames(self):
         """The pseudo-trajectory on the full grid, in the initial map's units: M + 1 arrays."""

@@ -6,6 +6,14 @@ than the unmoved initial map does, the run has learnt nothing useful and the use
 should change the level, the resolution or the partition.  With the target's
 resolution both maps are blurred to it first (what `fitmap` would compare);
 without it both are compared as they are, and the verdict says so.
+
+A fit to the target cannot catch every poor run: training fits the target, so a
+prediction made of a sliver of the molecule (ChimeraX's untouched level on a real
+map: 15 % of its volume) still fits it better than the initial map does, while
+against the truth it is worse than doing nothing (docs/benchmarks.md, Levels).
+So the verdict also asks whether the particles held about the molecule the target
+shows: the initial map's level must enclose between 1/COVERAGE and COVERAGE times
+what the target's encloses.
 """
 
 from typing import NamedTuple
@@ -16,16 +24,22 @@ from .fsc import correlation
 from .refinement import at_resolution, resolution_filter
 
 MARGIN = 0.005      # a gain in correlation smaller than this is no gain
+COVERAGE = 2.0      # particles enclosing under 1/2 or over 2 × the target's volume cannot be the molecule
 
 
 class Verdict(NamedTuple):
     prediction: float   # correlation of the prediction with the target
     initial: float      # correlation of the initial map with the target
     resolution: float   # Å both were blurred to, or None (compared as they are)
+    coverage: float = 1.0   # what the initial map's level encloses / what the target's does
+
+    @property
+    def covered(self):
+        return 1 / COVERAGE <= self.coverage <= COVERAGE
 
     @property
     def better(self):
-        return self.prediction > self.initial + MARGIN
+        return self.prediction > self.initial + MARGIN and self.covered
 
     def summary(self):
         """One line for the log, the CLI and cryotrans list."""
@@ -35,16 +49,21 @@ class Verdict(NamedTuple):
                 f'{self.initial:.3f} ({how})')
         if self.better:
             return line
+        if not self.covered:
+            return (f'{line}. POOR RESULT: the initial map\'s level encloses {self.coverage:.2f} × the volume '
+                    f'the target\'s level does, so the particles were not the molecule the target shows '
+                    f'and the prediction cannot be it either. Use level0 auto (or encloseVolume0 with the '
+                    f'molecule\'s volume).')
         return (f'{line}. POOR RESULT: the prediction fits the target no better than the initial map '
                 f'does. Try a level enclosing the molecule (level0 auto, or encloseVolume0 with its volume), '
                 f'the target\'s resolution if not given, or a partition if domains move apart.')
 
 
-def judge(prediction, initial, target, voxel_size, resolution=None):
+def judge(prediction, initial, target, voxel_size, resolution=None, coverage=1.0):
     """Compare prediction and initial map (same grid, [z, y, x]) with the target as it is."""
     maps = [torch.as_tensor(m, dtype=torch.float32) for m in (prediction, initial)]
     if resolution:
         transfer = resolution_filter(maps[0].shape, voxel_size, resolution)
         maps = [at_resolution(m, transfer) for m in maps]
     a, b = (correlation(m.numpy(), target) for m in maps)
-    return Verdict(a, b, resolution)
+    return Verdict(a, b, resolution, coverage)
