@@ -152,6 +152,9 @@ def test_the_series_sits_where_the_initial_map_is(session, maps):
     ('cryotrans morph #1 to #2 loss l1', 'loss'),
     ('cryotrans morph #1 to #2 refine 5', 'resolution'),
     ('cryotrans morph #1 to #2 modelId 2', 'already exists'),
+    ('cryotrans morph #1 to #2 resolution 1', 'finer than the initial map'),
+    ('cryotrans morph #1 to #2 resolution 500', 'larger than the box'),
+    ('cryotrans morph #1 to #2 level0 0.1 encloseVolume0 900', 'give one of level0, encloseVolume0 or sdLevel0'),
 ])
 def test_bad_input_is_a_user_error_and_opens_nothing(session, maps, command, message):
     from chimerax.core.errors import UserError

@@ -221,3 +221,29 @@ def test_a_read_only_out_folder_is_refused_before_training(maps):
     assert result.returncode == 2, result.stderr
     assert 'results cannot be written to' in result.stderr and 'Read-only file system' in result.stderr
     assert 'Traceback' not in result.stderr and 'step 1' not in result.stdout
+
+
+def test_files_that_are_not_whole_maps_say_what_is_wrong(maps, capsys):
+    whole = open(maps / 'initial.mrc', 'rb').read()
+    (maps / 'cut.mrc').write_bytes(whole[:len(whole) // 2])
+    (maps / 'text.mrc').write_text('not a map\n' * 200)
+    for name, words in (('cut.mrc', 'is truncated: its header promises more data than the file holds'),
+                        ('text.mrc', 'not an MRC/CCP4 map')):
+        assert main(['morph', str(maps / name), str(maps / 'target.mrc'), '--out', str(maps / 'o')]) == 2
+        err = capsys.readouterr().err
+        assert words in err and 'Warning' not in err, err
+    assert not (maps / 'o').exists()
+
+
+def test_the_same_file_twice_a_bad_truth_and_impossible_resolutions_fail_before_training(maps, capsys):
+    i, t = str(maps / 'initial.mrc'), str(maps / 'target.mrc')
+    assert main(['morph', i, i, '--out', str(maps / 'o')]) == 2
+    assert 'is both the initial and the target map' in capsys.readouterr().err
+    (maps / 'bad.mrc').write_text('x')
+    assert main(['morph', i, t, '--out', str(maps / 'o'), '--truth', str(maps / 'bad.mrc')]) == 2
+    assert 'bad.mrc' in capsys.readouterr().err
+    for res, words in (('1', 'finer than the initial map\'s grid can show (2 × its 2 Å voxels = 4 Å)'),
+                       ('500', 'larger than the box')):
+        assert main(['morph', i, t, '--out', str(maps / 'o'), '--resolution', res]) == 2
+        assert words in capsys.readouterr().err
+    assert not (maps / 'o').exists()

@@ -97,8 +97,11 @@ def _interruptible():
 
 def run_morph(args):
     settings = _settings(args)
+    if os.path.exists(args.initial) and os.path.exists(args.target) and os.path.samefile(args.initial, args.target):
+        raise MapError(f'{args.initial} is both the initial and the target map: morph onto a map of the other state')
     initial, grid0 = read_map(args.initial)
     target, grid1 = read_map(args.target)
+    truth = read_map(args.truth) if args.truth else None      # read now: a bad file should not wait for training
     regions, grid_r = read_map(args.partition) if args.partition else (None, None)
     pair = prepare_pair(initial, grid0, target, grid1, _level(args, 0), _level(args, 1),
                         regions=regions, regions_grid=grid_r)
@@ -137,8 +140,8 @@ def run_morph(args):
     print(training.verdict(frames).summary())
     for line in motion_report(training):
         print(line)
-    if args.truth:
-        truth, gridt = read_map(args.truth)
+    if truth is not None:
+        truth, gridt = truth
         if not same_grid(gridt, grid0):
             truth = resample(truth, gridt, grid0)
         vs = grid0.voxel_size

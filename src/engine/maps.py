@@ -6,6 +6,7 @@ origin are (x, y, z) in Å, the origin being the centre of voxel [0, 0, 0].
 
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 
 import mrcfile
@@ -73,9 +74,18 @@ def output_folder(path):
 def read_map(path):
     """Read an MRC/CCP4 map as float32 [z, y, x] values and its Grid, in any axis order."""
     try:
-        with mrcfile.open(path, permissive=True) as mrc:
-            if mrc.data is None or mrc.data.ndim != 3:
-                raise MapError(f'{path}: not a 3D density map')
+        with warnings.catch_warnings(record=True) as caught:      # mrcfile warns, then reads what it can
+            warnings.simplefilter('always')
+            mrc = mrcfile.open(path, permissive=True)
+        with mrc:
+            said = ' '.join(str(w.message) for w in caught)
+            if 'bytes in data block' in said:
+                raise MapError(f'{path} is truncated: its header promises more data than the file holds '
+                               f'({said.strip()}); the file is incomplete: copy or save it again')
+            if mrc.data is None:
+                raise MapError(f'{path} is not an MRC/CCP4 map: its header is not one ({said.strip() or "no data"})')
+            if mrc.data.ndim != 3:
+                raise MapError(f'{path} holds a {mrc.data.ndim}D image, not a 3D density map')
             h = mrc.header
             axes = (int(h.maps), int(h.mapr), int(h.mapc))   # file axes 0, 1, 2 hold these of x=1, y=2, z=3
             if sorted(axes) != [1, 2, 3]:

@@ -168,6 +168,21 @@ def new_flow(settings, regions=1):
         return Flow(settings.depth, settings.width, settings.frames, regions)
 
 
+def _check_resolution(resolution, grid):
+    """A resolution the grid can hold: not finer than 2 voxels (Nyquist), not coarser than the box."""
+    if not resolution:
+        return
+    nyquist = 2 * max(grid.voxel_size)
+    box = min(n * v for n, v in zip(grid.shape[::-1], grid.voxel_size))
+    if resolution < nyquist:
+        raise MapError(f'resolution {resolution:g} Å is finer than the initial map\'s grid can show '
+                       f'(2 × its {max(grid.voxel_size):g} Å voxels = {nyquist:g} Å): give the target map\'s '
+                       f'resolution in Å, e.g. 7')
+    if resolution > box:
+        raise MapError(f'resolution {resolution:g} Å is larger than the box ({box:g} Å across): give the target '
+                       f'map\'s resolution in Å, e.g. 7')
+
+
 class Training:
     """One run: the prepared pair, the flow, its optimiser and how far along the schedule it is."""
 
@@ -176,6 +191,7 @@ class Training:
         self.settings = settings.check(pair.region_count)
         if self.settings.refine and pair.target_map is None:
             raise MapError('refinement needs the target map as it is (prepare the pair with prepare_pair)')
+        _check_resolution(self.settings.resolution, pair.grid)
         self.device = choose_device(settings.device)
         refine = self.settings.refine
         self.plan = [Stage(factor, n, settings.loss) for factor, n in
