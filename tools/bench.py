@@ -95,7 +95,11 @@ def step_time(pair, kernel, device, steps, recompute='auto', rigidity=None):
 
 
 def refine_step_time(pair, device, steps, resolution=7.0):
-    """Seconds per full-grid refinement step (after the one loss step and a warm-up refinement step)."""
+    """Seconds per full-grid refinement step (after the one loss step and a warm-up refinement step).
+
+    A box too coarse for 7 Å (the tests' tiny one) refines at the finest resolution it holds, 2 voxels.
+    """
+    resolution = max(resolution, 2 * max(pair.grid.voxel_size))
     training = Training(pair, Settings(steps=1, bin=1, device=device.type, resolution=resolution,
                                        refine=steps + 1))
     return _median_step(training, 2, device)
