@@ -138,3 +138,18 @@ def test_a_level_above_the_maximum_names_the_maximum():
     good = blurred(ball(g.shape, (6, 6, 6), 3), 1.0)
     with pytest.raises(MapError, match=r'no density above level0 5 \(its maximum is 0\.\d+\); lower level0, or use level0 auto'):
         prepare_pair(good, g, good, g, 5.0, None, log=lambda m: None)
+
+
+def test_on_a_noisy_initial_map_the_level_keeps_out_of_the_noise():
+    g = Grid((48, 48, 48), VOXEL, (0, 0, 0))
+    rng = np.random.default_rng(4)
+    molecule_map = blurred(ball(g.shape, (24, 24, 24), 9), 0.8)
+    noise = blurred(rng.standard_normal(g.shape).astype(np.float32), 0.8)
+    noisy = molecule_map + 0.15 * noise / noise.std()
+    target = blurred(ball(g.shape, (25, 24, 24), 9), 2.5)
+    lines = []
+    pair = prepare_pair(noisy, g, target, g, log=lines.append)
+    assert pair.level0 == pytest.approx(2 * 0.15, rel=0.15)          # 2 σ of the noise above its median
+    assert any("σ above the initial map's solvent noise" in l for l in lines)
+    quiet = prepare_pair(molecule_map, g, target, g, log=lambda m: None)   # no noise: the volume rule as it was
+    assert quiet.level0 < pair.level0

@@ -16,15 +16,20 @@ FSC 3.8 Å).  The automatic rule, `auto_levels`, holds on real and simulated map
 - **Dust left out**, as ChimeraX's `surface dust` hides it: blobs not connected
   to the molecule whose longest side is under DUST_SIZE (a low-pass filter's
   ripple, noise) count for neither volume and make no particles.
-- Solvent and noise are read at the box edges (median and MAD), so noise in the
-  map widens nothing: the target's level stands on the median inside, and the
-  initial map's on the target's volume.
+- **Noise floor.**  On a noisy initial map the level enclosing the target's
+  volume can sink into the noise, whose blobs then touch the molecule and count as
+  it; so the initial level stays NOISE_FLOOR σ above the initial map's solvent,
+  read (median, MAD) where the target shows no molecule (beyond SOLVENT_MARGIN of
+  it; voxels exactly 0, a mask's outside, left out).  2 σ, not 3: measured on the
+  noisy AdK pair (docs/benchmarks.md, Levels); it leaves noise-free and masked
+  real maps (EMD-3488) untouched.  The target's own solvent is read at its box edges.
 
 Levels given by the user, by enclosed volume or by σ (ChimeraX's `volume`
 options encloseVolume and sdLevel, with its meaning: sdLevel n is n standard
 deviations from zero), go through `level_from` and are never overridden.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -33,6 +38,8 @@ from .maps import MapError
 
 DUST_SIZE = 5.0       # Å: ChimeraX's `surface dust` default size
 HALF = 0.5            # the boundary of a blurred object lies at half its inside density
+NOISE_FLOOR = 2.0     # the initial map's level stays this many σ above its solvent noise
+SOLVENT_MARGIN = 6.0  # Å: the solvent is what lies this far beyond the target's molecule
 
 
 class LevelSpec(NamedTuple):
@@ -227,13 +234,37 @@ def auto_levels(initial, voxel0, target, voxel1):
     return AutoLevels(level0, level1, enclosed_volume(initial, level0, voxel0), volume1)
 
 
-def choose_levels(initial, voxel0, target, voxel1, level0=None, level1=None, log=print):
+def grown(mask, voxel_size, margin):
+    """The mask grown by margin Å, one face-neighbour step at a time (numpy only)."""
+    out = np.asarray(mask, bool).copy()
+    for _ in range(int(math.ceil(margin / min(voxel_size)))):
+        g = out.copy()
+        for axis in range(3):
+            g[(slice(None),) * axis + (slice(1, None),)] |= out[(slice(None),) * axis + (slice(None, -1),)]
+            g[(slice(None),) * axis + (slice(None, -1),)] |= out[(slice(None),) * axis + (slice(1, None),)]
+        out = g
+    return out
+
+
+def noise_floor(initial, voxel0, target_on_initial, level1):
+    """NOISE_FLOOR σ above the initial map's solvent: where the target (on the initial grid) shows no molecule."""
+    near = grown(molecule(target_on_initial, level1, voxel0), voxel0, SOLVENT_MARGIN)
+    solvent = np.asarray(initial)[~near & (np.asarray(initial) != 0)]
+    if solvent.size < 1000:
+        return -math.inf
+    median = float(np.median(solvent))
+    return median + NOISE_FLOOR * 1.4826 * float(np.median(np.abs(solvent - median)))
+
+
+def choose_levels(initial, voxel0, target, voxel1, level0=None, level1=None, log=print, target_on_initial=None):
     """Both maps' density levels from what was asked (a number, a LevelSpec, or None: auto).
 
     An 'auto' initial level encloses what the target encloses at its level, whichever
     way that was chosen; an 'auto' target level is the half-height rule.  Each choice
     is logged with the volume it encloses.  Returns both levels and the ratio of
     the volumes they enclose (initial / target): the verdict's coverage.
+    target_on_initial (the target on the initial map's grid) lets an 'auto' initial
+    level keep to the noise floor.
     """
     spec0, spec1 = (_spec(level) for level in (level0, level1))
     if spec1.kind == 'auto':
@@ -245,6 +276,12 @@ def choose_levels(initial, voxel0, target, voxel1, level0=None, level1=None, log
     if spec0.kind == 'auto':
         value0 = level_enclosing(initial, volume1, voxel0)
         how0 = "enclosing the target's volume"
+        if target_on_initial is not None:
+            floor = noise_floor(initial, voxel0, target_on_initial, value1)
+            if floor > value0:
+                how0 = (f"{NOISE_FLOOR:g} σ above the initial map's solvent noise; the target's volume "
+                        f"({value0:.4g}) would take in noise")
+                value0 = floor
     else:
         value0, how0 = level_from(spec0, initial, voxel0), _given(spec0)
     volume0 = enclosed_volume(initial, value0, voxel0)

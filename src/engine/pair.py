@@ -59,7 +59,10 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
             raise MapError(f'the {name} map has no positive density (its values run from {bottom:.4g} to {top:.4g}): '
                            f'no level can help; if its contrast is inverted, scale it by -1 first '
                            f'(in ChimeraX: volume scale #N factor -1)')
-    level0, level1, coverage = choose_levels(initial, grid0.voxel_size, target, grid1.voxel_size, level0, level1, log)
+    moved = transform is not None or not same_grid(grid0, grid1)
+    as_is = (resample(target, grid1, grid0, transform) if moved else np.asarray(target)).astype(np.float32)
+    level0, level1, coverage = choose_levels(initial, grid0.voxel_size, target, grid1.voxel_size, level0, level1,
+                                             log, target_on_initial=as_is)
     f0 = above_level(initial, level0, grid0.voxel_size)
     f1 = above_level(target, level1, grid1.voxel_size)
     for name, values, level, value, full in (('initial', f0, 'level0', level0, initial),
@@ -67,10 +70,8 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
         if values.max() <= 0:
             raise MapError(f'the {name} map has no density above {level} {value:.4g} (its maximum is '
                            f'{float(full.max()):.4g}); lower {level}, or use {level} auto')
-    as_is = np.asarray(target, dtype=np.float32)
-    if transform is not None or not same_grid(grid0, grid1):
+    if moved:
         f1 = np.maximum(resample(f1, grid1, grid0, transform), 0)
-        as_is = resample(as_is, grid1, grid0, transform).astype(np.float32)
         if f1.max() <= 0:
             raise MapError('the target map does not overlap the initial map\'s box; '
                            'place them over each other first (e.g. with fitmap)')
