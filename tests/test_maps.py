@@ -89,3 +89,12 @@ def test_prepare_rejects_a_target_outside_the_initial_box():
     g1 = Grid((8, 8, 8), (1, 1, 1), (100, 0, 0))
     with pytest.raises(MapError, match='overlap'):
         prepare_pair(blob(g0, (4, 4, 4), 2), g0, blob(g1, (104, 4, 4), 2), g1, 0.1, 0.1)
+
+
+def test_maps_that_miss_each_other_name_both_boxes_and_a_voxel_size_mismatch():
+    g0 = Grid((16, 16, 16), (1, 1, 1), (0, 0, 0))
+    g1 = Grid((16, 16, 16), (4, 4, 4), (80, 80, 80))     # a header with 4 Å voxels: the box lies far off
+    with pytest.raises(MapError, match=r'fills \(-0\.5, -0\.5, -0\.5\) to \(15\.5, 15\.5, 15\.5\) Å \(1 Å voxels\), the target '
+                                       r'\(78\.0, 78\.0, 78\.0\) to \(142\.0, 142\.0, 142\.0\) Å \(4 Å voxels\); their voxel sizes '
+                                       r'differ 4\.0-fold.*voxelSize'):
+        prepare_pair(blob(g0, (8, 8, 8), 2), g0, blob(g1, (110, 110, 110), 8), g1, 0.1, 0.1, log=lambda m: None)
