@@ -247,3 +247,59 @@ def test_the_same_file_twice_a_bad_truth_and_impossible_resolutions_fail_before_
         assert main(['morph', i, t, '--out', str(maps / 'o'), '--resolution', res]) == 2
         assert words in capsys.readouterr().err
     assert not (maps / 'o').exists()
+
+
+def _limited_morph(folder, limit):
+    """The CLI on a 48³ pair in a child process whose files may not grow past limit bytes (RLIMIT_FSIZE)."""
+    import resource
+    g = Grid((48, 48, 48), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))       # a frame: 48³ x 4 + 1024 = 443,392 bytes
+    write_map(folder / 'big0.mrc', 4 * blob(g, (44, 48, 48), 6), g)
+    write_map(folder / 'big1.mrc', blob(g, (52, 48, 48), 6), g)
+    code = 'import sys; from chimerax.cryotrans.engine.cli import main; sys.exit(main(sys.argv[1:]))'
+    argv = ['morph', str(folder / 'big0.mrc'), str(folder / 'big1.mrc'), '--out', str(folder / 'out'),
+            '--level0', '0.2', '--level1', '0.05', '--steps', '3', '--frames', '3', '--bin', '1']
+    return subprocess.run([sys.executable, '-c', code] + argv, capture_output=True, encoding='utf-8',
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+
+
+def test_a_file_size_limit_on_the_frames_leaves_no_partial_set_and_keeps_the_checkpoint(tmp_path):
+    result = _limited_morph(tmp_path, 300_000)           # the checkpoint (~140 kB) fits, a frame does not
+    assert result.returncode == 2, result.stderr
+    assert 'writing the frames to' in result.stderr and 'none of this set was written' in result.stderr
+    assert 'keeps the trained flow: cryotrans frames' in result.stderr and 'Traceback' not in result.stderr
+    names = sorted(os.listdir(tmp_path / 'out'))
+    assert not any(n.startswith(('frame_', '.frame-', 'tmp')) for n in names), names
+    assert 'flow.pt' in names
+
+
+def test_a_file_size_limit_on_the_checkpoint_is_said_in_words_and_leaves_nothing_half_written(tmp_path):
+    result = _limited_morph(tmp_path, 50_000)
+    assert result.returncode == 2, result.stderr
+    assert 'writing the checkpoint' in result.stderr and 'could not be written whole' in result.stderr
+    assert 'Traceback' not in result.stderr and 'unexpected pos' in result.stderr   # torch's words, explained
+    assert sorted(os.listdir(tmp_path / 'out')) in ([], ['loss.log'])
+
+
+def test_a_folder_holding_an_older_runs_frames_ends_with_only_the_new_set(maps):
+    out = maps / 'out'
+    base = ['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
+            '--level0', '0.2', '--level1', '0.05', '--steps', '2', '--bin', '1']
+    assert main(base + ['--frames', '6']) == 0
+    assert main(base + ['--frames', '3']) == 0
+    assert sorted(n for n in os.listdir(out) if n.startswith('frame_')) == [f'frame_0{i}.mrc' for i in range(4)]
+
+
+def test_a_full_disk_while_the_frames_are_written_leaves_no_partial_set(tmp_path):
+    """A real full disk: a 700 kB tmpfs in a private mount namespace holds the checkpoint and one frame."""
+    _limited_morph(tmp_path, 10 ** 9)                    # writes the 48³ pair (and a run we do not need)
+    mount = tmp_path / 'small'
+    mount.mkdir()
+    command = os.path.join(os.path.dirname(sys.executable), 'cryotrans')
+    script = (f'mount -t tmpfs -o size=700k tmpfs {mount} && {command} morph {tmp_path / "big0.mrc"} '
+              f'{tmp_path / "big1.mrc"} --level0 0.2 --level1 0.05 --steps 3 --frames 3 --bin 1 '
+              f'--out {mount / "out"}; echo "rc=$?"; ls -a {mount / "out"}')
+    result = subprocess.run(['unshare', '-m', 'sh', '-c', script], capture_output=True, encoding='utf-8')
+    assert 'rc=2' in result.stdout, result.stdout + result.stderr
+    assert 'No space left on device' in result.stderr and 'none of this set was written' in result.stderr
+    listing = result.stdout.split('rc=2')[1].split()
+    assert 'flow.pt' in listing and not any(n.startswith(('frame_', '.frame-', 'tmp')) for n in listing), listing

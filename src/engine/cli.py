@@ -6,9 +6,11 @@
 """
 
 import argparse
+import glob
 import os
 import signal
 import sys
+import tempfile
 import threading
 
 import numpy as np
@@ -32,10 +34,34 @@ def frame_paths(folder, count):
 
 
 def write_frames(folder, frames, grid):
-    """Write every frame on the initial map's grid; returns the paths."""
+    """Write every frame on the initial map's grid, all or none; returns the paths.
+
+    Each frame goes to a temporary file first and the set is renamed into place only
+    when all are written, so a full disk or a file-size limit never leaves a set that
+    looks whole but is not; frames of an older run beyond this set are removed, so a
+    folder never mixes two runs.
+    """
     paths = frame_paths(folder, len(frames))
-    for path, values in zip(paths, frames):
-        write_map(path, values, grid)
+    staged = []
+    try:
+        for values in frames:
+            fd, tmp = tempfile.mkstemp(prefix='.frame-', suffix='.part', dir=folder)
+            os.close(fd)
+            staged.append(tmp)
+            write_map(tmp, values, grid)
+    except (OSError, ValueError) as e:
+        for tmp in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        why = getattr(e, 'strerror', None) or str(e)
+        raise MapError(f'writing the frames to {folder} failed at frame {len(staged) - 1} of {len(frames)} '
+                       f'({why}); none of this set was written, older files there are as they were: free '
+                       f'space or choose another folder') from e
+    for tmp, path in zip(staged, paths):
+        os.replace(tmp, path)
+    for old in glob.glob(os.path.join(glob.escape(folder), 'frame_*.mrc')):
+        if old not in paths:
+            os.unlink(old)
     return paths
 
 
@@ -134,7 +160,11 @@ def run_morph(args):
         raise MapError(f'{e}; no frames written, {kept}') from e
     write_loss_log(log_path, training.losses)
     frames = training.frames()
-    write_frames(args.out, frames, grid0)
+    try:
+        write_frames(args.out, frames, grid0)
+    except MapError as e:
+        raise MapError(f'{e}; {ckpt_path} keeps the trained flow: cryotrans frames {ckpt_path} '
+                       f'{args.initial} --out FOLDER makes them again') from e
     print(f'{"finished" if done else "stopped at step %d;" % training.step} {len(frames)} frames, '
           f'checkpoint and loss log in {args.out}; {training.elapsed:.1f} s training', flush=True)
     print(training.verdict(frames).summary())

@@ -464,6 +464,12 @@ def save_checkpoint(path, state):
     try:
         torch.save(state, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:     # torch says a short write as "unexpected pos N vs M"
+        os.unlink(tmp)
+        kept = 'the checkpoint written before is kept whole' if os.path.exists(path) else 'no checkpoint is kept'
+        raise MapError(f'writing the checkpoint {path} failed: the file could not be written whole (disk full '
+                       f'or a file-size limit; {getattr(e, "strerror", None) or e}); {kept}: free space or '
+                       f'choose another folder') from e
     except BaseException:
         os.unlink(tmp)
         raise
