@@ -72,8 +72,8 @@ def test_two_ways_of_giving_one_level_is_one_clear_error(session, pair):
 
 def test_the_end_of_a_run_and_cryotrans_list_compare_it_with_the_initial_map(session, pair):
     maps, values, rule = pair
-    _, log = logged(session, f'cryotrans morph #1 to #2 steps 3 frames 2 bin 1 lr 1e-9 resolution 8 refine 2 '
-                             f'wait true')
+    _, log = logged(session, 'cryotrans morph #1 to #2 steps 3 frames 2 bin 1 lr 1e-9 resolution 8 refine 2 '
+                             'wait true')
     assert 'correlation with the target: prediction' in log and 'both at 8 Å' in log
     assert 'POOR RESULT' in log                         # nothing learnt at lr 1e-9: no better than unmoved
     _, listed = logged(session, 'cryotrans list')

@@ -19,7 +19,6 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 
 from chimerax.cryotrans.engine import auto_levels, read_map
 from chimerax.cryotrans.engine.fsc import correlation, fsc_resolution

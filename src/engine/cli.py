@@ -13,8 +13,6 @@ import sys
 import tempfile
 import threading
 
-import numpy as np
-
 from .fsc import correlation, fsc_resolution
 from .levels import LevelSpec, above_level
 from .maps import MapError, output_folder, read_map, resample, same_grid, write_map
