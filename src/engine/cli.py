@@ -183,8 +183,7 @@ def run_frames(args):
     initial, grid = read_map(args.initial)
     trained = checkpoint_grid(state)
     if not same_box(trained, grid):
-        lo, hi = trained.corner, tuple(c + e for c, e in zip(trained.corner, trained.extent))
-        raise MapError(f'the flow was trained on a box from {_xyz(lo)} to {_xyz(hi)} Å, and {args.initial} fills '
+        raise MapError(f'the flow was trained on a box from {trained.box_text()}, and {args.initial} fills '
                        f'another: the flow moves points of its own box, so apply it to a map resampled onto that '
                        f'box (in ChimeraX: volume resample #N onGrid <the map it was trained on>)')
     level = state['level0'] if args.level0 is None else args.level0
@@ -209,10 +208,6 @@ def same_box(a, b):
     """Whether two grids fill the same box in space (to half a voxel), whatever their voxel sizes."""
     tol = 0.5 * max(a.voxel_size + b.voxel_size)
     return all(abs(x - y) <= tol for x, y in zip(a.corner + a.extent, b.corner + b.extent))
-
-
-def _xyz(v):
-    return '(' + ', '.join(f'{c:.1f}' for c in v) + ')'
 
 
 def run_fsc(args):

@@ -136,15 +136,19 @@ def enclosed_volume(values, level, voxel_size, dust=DUST_SIZE):
     return float(molecule(values, level, voxel_size, dust).sum()) * float(np.prod(voxel_size))
 
 
+def median_and_noise(values):
+    """Median and a robust σ (1.4826 × the median absolute deviation) of some voxels' values."""
+    median = float(np.median(values))
+    return median, 1.4826 * float(np.median(np.abs(values - median)))
+
+
 def solvent(values):
-    """Median and noise (1.4826 × MAD, a robust σ) of the box edges, where the solvent is."""
+    """Median and noise of the box edges, where the solvent is."""
     v = np.asarray(values)
     n = max(1, min(v.shape) // 10)
     inner = np.zeros(v.shape, bool)
     inner[n:-n or None, n:-n or None, n:-n or None] = True
-    edge = v[~inner] if (~inner).any() else v.ravel()
-    median = float(np.median(edge))
-    return median, 1.4826 * float(np.median(np.abs(edge - median)))
+    return median_and_noise(v[~inner] if (~inner).any() else v.ravel())
 
 
 def half_height_level(values, voxel_size, dust=DUST_SIZE, iterations=50):
@@ -249,11 +253,12 @@ def grown(mask, voxel_size, margin):
 def noise_floor(initial, voxel0, target_on_initial, level1):
     """NOISE_FLOOR σ above the initial map's solvent: where the target (on the initial grid) shows no molecule."""
     near = grown(molecule(target_on_initial, level1, voxel0), voxel0, SOLVENT_MARGIN)
-    solvent = np.asarray(initial)[~near & (np.asarray(initial) != 0)]
-    if solvent.size < 1000:
+    values = np.asarray(initial)
+    far = values[~near & (values != 0)]
+    if far.size < 1000:
         return -math.inf
-    median = float(np.median(solvent))
-    return median + NOISE_FLOOR * 1.4826 * float(np.median(np.abs(solvent - median)))
+    median, noise = median_and_noise(far)
+    return median + NOISE_FLOOR * noise
 
 
 def choose_levels(initial, voxel0, target, voxel1, level0=None, level1=None, log=print, target_on_initial=None):

@@ -40,6 +40,11 @@ class Grid:
         """xyz (Å) of the box's lowest corner: half a voxel before voxel [0, 0, 0]'s centre."""
         return tuple(o - 0.5 * s for o, s in zip(self.origin, self.voxel_size))
 
+    def box_text(self):
+        """'(x, y, z) to (x, y, z) Å': the box the voxels fill, for messages."""
+        far = [c + e for c, e in zip(self.corner, self.extent)]
+        return ' to '.join('(' + ', '.join(f'{c:.1f}' for c in xyz) + ')' for xyz in (self.corner, far)) + ' Å'
+
     @property
     def unit_step(self):
         """Voxel size (x, y, z) in the unit box whose longest edge is 1: the method's length scale."""

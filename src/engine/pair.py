@@ -83,16 +83,11 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
     return MapPair(f0, f1, grid0, peak, float(level0), float(level1), coverage, as_is, labels)
 
 
-
 def _no_overlap(grid0, grid1, transform):
     """Why the target is nowhere on the initial grid, in the terms of both headers."""
-    def box(g):
-        lo = g.corner
-        hi = [c + e for c, e in zip(lo, g.extent)]
-        return '(' + ', '.join(f'{a:.1f}' for a in lo) + ') to (' + ', '.join(f'{b:.1f}' for b in hi) + ') Å'
     v0, v1 = max(grid0.voxel_size), max(grid1.voxel_size)
-    said = (f'the target map does not overlap the initial map\'s box: the initial map fills {box(grid0)} '
-            f'({v0:g} Å voxels), the target {box(grid1)} ({v1:g} Å voxels)'
+    said = (f'the target map does not overlap the initial map\'s box: the initial map fills {grid0.box_text()} '
+            f'({v0:g} Å voxels), the target {grid1.box_text()} ({v1:g} Å voxels)'
             + (' before its placement' if transform is not None else ''))
     ratio = max(v0, v1) / min(v0, v1)
     if ratio > 1.5:
