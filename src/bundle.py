@@ -16,7 +16,14 @@ class _CryoTransAPI(BundleAPI):
     @staticmethod
     def register_command(bi, ci, logger):
         from chimerax.core.commands import register
-        from . import morph_command, partition_command, run_commands
+        try:
+            from . import morph_command, partition_command, run_commands
+        except ImportError as e:
+            from .pytorch_install import is_missing_pytorch
+            if not is_missing_pytorch(e):
+                raise
+            register(ci.name, _needs_pytorch(), _refuse, logger=logger)
+            return
         desc, func = {
             'cryotrans morph': (morph_command.morph_desc, morph_command.cryotrans_morph),
             'cryotrans partition': (partition_command.partition_desc, partition_command.cryotrans_partition),
@@ -26,6 +33,22 @@ class _CryoTransAPI(BundleAPI):
         if desc.synopsis is None:
             desc.synopsis = ci.synopsis
         register(ci.name, desc, func, logger=logger)
+
+
+def _needs_pytorch():
+    """Any words after the command, so that its first use says what to install, whatever was typed."""
+    from chimerax.core.commands import CmdDesc, RestOfLine
+    return CmdDesc(optional=[('words', RestOfLine)], synopsis='needs PyTorch: type the command to see how to install it')
+
+
+def _refuse(session, words=None):
+    from chimerax.core.errors import UserError
+    from .pytorch_install import missing_message
+    try:
+        import torch  # noqa: F401   installed since ChimeraX started: a restart registers the real commands
+    except ImportError as e:
+        raise UserError(missing_message(e)) from e
+    raise UserError('PyTorch is installed now: restart ChimeraX to use the cryotrans commands')
 
 
 bundle_api = _CryoTransAPI()

@@ -5,28 +5,35 @@ scene, opens the trajectory as a volume series beside the inputs and hands the t
 to a background run (run.py) that refreshes it.
 """
 
+import os
 
 from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ListOf, ModelIdArg, NonNegativeFloatArg,
-                                    NonNegativeIntArg, Or, PositiveFloatArg, PositiveIntArg, SaveFolderNameArg)
+                                    NonNegativeIntArg, OpenFileNameArg, Or, PositiveFloatArg, PositiveIntArg,
+                                    SaveFolderNameArg)
 from chimerax.core.errors import UserError
 from chimerax.map import MapArg
 
-from .engine import MapError, Settings, Training, prepare_pair
+from .engine import MapError, Settings, Training, load_checkpoint, prepare_pair
+from .engine.budget import gb
+from .engine.levels import LevelSpec
 from .engine.maps import output_folder
 from .engine.partition import region_summary
 from .engine.rigidity import FORMS
 from .engine.training import DEVICES, LOSSES
 from .map_levels import morph_levels, typed_spec
+from .pytorch_install import cpu_build_note, no_cuda_message
 from .run import MorphRun
 from .volumes import initial_to_target, map_values, open_series, region_labels_on
 
 
 def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose_volume0=None, enclose_volume1=None,
                     sd_level0=None, sd_level1=None, report_every=50, model_id=None,
-                    save_dir=None, wait=None, partition=None, color_regions=True, **settings):
+                    save_dir=None, wait=None, partition=None, color_regions=True, resume=None, more=0, **settings):
     """Open the series at once, train in a worker thread that refreshes it, and return the series.
 
     wait (default: true without a GUI) returns only when training has ended, for scripts.
+    resume: a flow.pt to go on from, with its settings and levels unless typed; more: steps
+    beyond its run.
     """
     target = to
     if model_id is not None and session.models.have_id(model_id):
@@ -35,6 +42,19 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
         raise UserError(f'the initial and target maps are the same map (#{initial.id_string}); '
                         'morph onto a map of the other state')
     typed = (typed_spec(0, level0, enclose_volume0, sd_level0), typed_spec(1, level1, enclose_volume1, sd_level1))
+    import torch
+    if settings.get('device') == 'cuda' and not torch.cuda.is_available():
+        raise UserError(f'cryotrans morph: {no_cuda_message(torch)}')
+    try:
+        if more and resume is None:
+            raise MapError('more adds steps to a run from its checkpoint: give resume <folder>/flow.pt too')
+        checkpoint = None if resume is None else load_checkpoint(resume)
+    except MapError as e:
+        raise UserError(f'cryotrans morph: {e}') from e
+    if checkpoint is not None:       # the levels it was trained with, unless typed
+        typed = tuple(spec if spec is not None else LevelSpec('value', float(checkpoint[f'level{i}']),
+                                                              'the checkpoint\'s')
+                      for i, spec in enumerate(typed))
     values0, grid0 = map_values(initial)
     values1, grid1 = map_values(target)
     if partition is not None and partition in (initial, target):
@@ -46,9 +66,12 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
                                       (grid0.voxel_size, grid1.voxel_size), typed)
         pair = prepare_pair(values0, grid0, values1, grid1, level0, level1,
                             transform=initial_to_target(initial, target), log=session.logger.info, regions=labels)
-        s = Settings(**{k: v for k, v in settings.items() if v is not None})
-        training = Training(pair, s)
+        given = {k: v for k, v in settings.items() if v is not None}
+        s = Settings(**given) if checkpoint is None else \
+            Settings(**{**checkpoint['settings'], 'device': Settings.device, **given})
+        training = Training(pair, s, checkpoint, more)
         if save_dir is not None:
+            _not_in_use(session, save_dir)
             output_folder(save_dir)
     except MapError as e:
         raise UserError(f'cryotrans morph: {e}') from e
@@ -61,11 +84,16 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     initial.display = False
     session.logger.info(f'{name}: {int((pair.initial > 0).sum())} voxels of #{initial.id_string} above '
                         f'level {pair.level0:.4g} move onto #{target.id_string} above level {pair.level1:.4g}; '
-                        f'{s.steps} steps{_refinement(training, target)} on {training.device}; '
+                        f'{s.steps} steps{_refinement(training, target)}{_resumed(training, resume)} on '
+                        f'{training.device} (memory about {gb(training.memory.total)}); '
                         f'frames as #{series.id_string}, '
                         f'refreshed every {report_every} steps'
                         + (f'; {region_summary(pair, training.settings)} from #{partition.id_string}'
                            if partition is not None else ''))
+    if training.device.type == 'cpu':
+        note = cpu_build_note(torch)
+        if note:
+            session.logger.warning(f'{name}: {note}')
     run = MorphRun(session, training, series, (initial, target), save_dir, report_every, color_regions)
     run.start()
     if wait is None:
@@ -76,6 +104,21 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
         if run.failure is not None:
             raise UserError(run.failure)
     return series
+
+
+def _not_in_use(session, save_dir):
+    """A folder a running run writes to cannot take another's frames and checkpoint."""
+    from .run import runs
+    here = os.path.realpath(save_dir)
+    for r in runs(session):
+        if r.running and r.save_dir is not None and os.path.realpath(r.save_dir) == here:
+            raise MapError(f'{save_dir} is where {r.name} (#{r.series.id_string}), still training, writes its '
+                           f'frames and flow.pt: choose another saveDir, or cryotrans stop #{r.series.id_string} first')
+
+
+def _resumed(training, resume):
+    more = f' and {training.more} more' if training.more else ''
+    return f'{more}, going on from step {training.step} of {resume}' if resume else ''
 
 
 def _refinement(training, target):
@@ -100,6 +143,7 @@ morph_desc = CmdDesc(
              ('partition', MapArg), ('rigidity', ListOf(NonNegativeFloatArg)), ('rigidity_form', EnumOf(FORMS)),
              ('color_regions', BoolArg),
              ('report_every', PositiveIntArg), ('model_id', ModelIdArg),
-             ('save_dir', SaveFolderNameArg), ('wait', BoolArg)],
+             ('save_dir', SaveFolderNameArg), ('wait', BoolArg),
+             ('resume', OpenFileNameArg), ('more', PositiveIntArg)],
     required_arguments=['to'],
     synopsis='morph a map onto another state\'s map by a learnt flow, as a volume series')

@@ -172,7 +172,7 @@ class MorphRun(Task):
         """A RunEvent of this run as it stands (worker or main thread)."""
         t = self.training
         elapsed = t.elapsed
-        left = elapsed / t.step * (t.total_steps - t.step) if t.step else math.nan
+        left = t.seconds_left() if t.step < t.total_steps else 0.0
         stage = t.plan_stage(min(t.step, t.total_steps - 1)).loss
         return RunEvent(self, kind, t.step, t.total_steps, elapsed, left, stage=stage, **more)
 
@@ -193,7 +193,7 @@ class MorphRun(Task):
             self._post(self._show, t.frames(), step, self._region_paths())
         if step % self.report_every == 0 or time.monotonic() - self._said >= 1 or step == steps:
             self._said = time.monotonic()
-            left = elapsed / step * (steps - step)
+            left = t.seconds_left()
             self._post(self.session.logger.status,
                        f'{self.name}: step {step}/{steps}, loss {loss:.5g}, {left:.0f} s left')
             new = tuple(t.losses[self._told:step])

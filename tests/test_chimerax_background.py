@@ -138,6 +138,34 @@ def test_two_runs_train_side_by_side_and_stop_one_at_a_time(session, pair):
     assert not ra.running
 
 
+def test_a_second_run_into_the_folder_a_run_is_writing_is_refused(session, pair, tmp_path):
+    from chimerax.core.errors import UserError
+    out = tmp_path / 'out'
+    first, _ = cx(session, f'cryotrans morph #1 to #2 {LONG} saveDir {out}')
+    run = run_of(session, first)
+    trained(run)
+    with pytest.raises(UserError, match=r'is where cryotrans #1 to #2 \(#3\), still training, writes its frames'):
+        cx(session, f'cryotrans morph #1 to #2 {LONG} saveDir {out}/.')
+    assert len(session.models.list(model_id=(4,))) == 0 and run.running
+    cx(session, 'cryotrans stop')
+    second, _ = cx(session, f'cryotrans morph #1 to #2 steps 2 frames 3 saveDir {out}')     # free again
+    assert load_checkpoint(out / 'flow.pt')['step'] == 2
+
+
+def test_closing_the_session_stops_every_run_keeping_its_checkpoint(session, pair, tmp_path):
+    out = tmp_path / 'out'
+    series, _ = cx(session, f'cryotrans morph #1 to #2 {LONG} saveDir {out}')
+    run = run_of(session, series)
+    trained(run, 3)
+    cx(session, 'close session')
+    run.pump(until_done=True)
+    assert not run.worker.is_alive() and 3 <= run.training.step < 100000
+    assert load_checkpoint(out / 'flow.pt')['step'] == run.training.step
+    assert run not in session.tasks.values()
+    _, listed = cx(session, 'cryotrans list')
+    assert 'no runs' in listed
+
+
 def test_a_failed_run_logs_the_error_and_keeps_its_frames(session, pair, tmp_path):
     out = tmp_path / 'out'
     series, _ = cx(session, f'cryotrans morph #1 to #2 {LONG} reportEvery 1 saveDir {out}')

@@ -230,3 +230,21 @@ def test_a_save_dir_that_cannot_hold_results_is_refused_before_anything_opens(se
     with pytest.raises(UserError, match='is a file, not a folder'):
         run(session, f'cryotrans morph #1 to #2 steps 2 saveDir {maps / "taken"}')
     assert len([m for m in session.models.list() if m.parent is session.models.scene_root_model]) == 2
+
+
+def test_a_run_goes_on_from_its_checkpoint_with_more_steps(session, maps, tmp_path):
+    from chimerax.core.errors import UserError
+    from chimerax.cryotrans.engine.training import load_checkpoint
+    open_pair(session, maps)
+    out = tmp_path / 'out'
+    run(session, f'cryotrans morph #1 to #2 steps 3 frames 3 seed 4 saveDir {out}')
+    _, text = logged(session, f'cryotrans morph #1 to #2 resume {out / "flow.pt"} more 2 saveDir {out}')
+    assert f'and 2 more, going on from step 3 of {out / "flow.pt"}' in text and 'memory about' in text
+    state = load_checkpoint(out / 'flow.pt')
+    assert state['step'] == 5 and state['settings']['seed'] == 4 and state['settings']['frames'] == 3
+    _, text = logged(session, 'cryotrans list')
+    assert '#4 cryotrans #1 to #2: finished, 5 steps' in text
+    with pytest.raises(UserError, match='more adds steps to a run from its checkpoint: give resume'):
+        run(session, 'cryotrans morph #1 to #2 more 2')
+    with pytest.raises(UserError, match='not a CryoTRANS checkpoint'):
+        run(session, f'cryotrans morph #1 to #2 resume {maps / "initial.mrc"}')

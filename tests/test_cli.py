@@ -7,6 +7,7 @@ import pytest
 
 from chimerax.cryotrans.engine import Grid, read_map, write_map
 from chimerax.cryotrans.engine.cli import main
+from chimerax.cryotrans.engine.training import load_checkpoint
 from helpers import blob, centroid
 
 G0 = Grid((16, 18, 20), (2.0, 2.0, 2.0), (10.0, -4.0, 6.0))
@@ -194,6 +195,21 @@ def test_checkpoints_that_are_not_ours_or_do_not_fit_get_one_clear_message(maps,
         err = capsys.readouterr().err
         assert message in err and 'weights_only' not in err and 'Traceback' not in err
     assert not (maps / 'x').exists()
+
+
+def test_a_run_goes_on_from_its_checkpoint_with_its_own_settings_and_more_steps(maps, capsys):
+    out = maps / 'out'
+    base = ['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out)]
+    assert main(base + ['--level0', '0.2', '--level1', '0.05', '--steps', '3', '--seed', '2']) == 0
+    capsys.readouterr()
+    assert main(base + ['--resume', str(out / 'flow.pt'), '--more', '2']) == 0     # no settings, no levels typed
+    text = capsys.readouterr().out
+    assert 'level0 0.2 (the checkpoint\'s)' in text and 'resuming at step 3 of 5' in text and 'step 5/5' in text
+    state = load_checkpoint(out / 'flow.pt')
+    assert state['step'] == 5 and state['more'] == 2 and state['settings']['seed'] == 2
+    assert len(open(out / 'loss.log').read().splitlines()) == 1 + 5
+    assert main(base + ['--more', '2']) == 2
+    assert '--more adds steps to a run from its checkpoint: give --resume' in capsys.readouterr().err
 
 
 def test_where_results_go_is_checked_before_training(maps, capsys):

@@ -36,6 +36,23 @@ def test_origin_falls_back_to_start_indices(tmp_path):
     assert grid.origin == (-4.0, 6.0, 10.0)
 
 
+def test_headers_whose_voxel_size_or_origin_make_no_sense(tmp_path):
+    import pytest
+    from chimerax.cryotrans.engine import MapError
+    for name, voxel, origin in (('nan.mrc', float('nan'), 0.0), ('inf.mrc', 2.0, float('inf')),
+                                ('far.mrc', 1e9, 0.0)):
+        with mrcfile.new(tmp_path / name) as mrc:
+            mrc.set_data(np.ones((3, 4, 5), np.float32))
+            mrc.voxel_size = voxel
+            mrc.header.origin = (origin, 0.0, 0.0)
+        with pytest.raises(MapError, match=r"header places it nowhere sensible .*volume #N voxelSize S"):
+            read_map(tmp_path / name)
+    with mrcfile.new(tmp_path / 'zero.mrc') as mrc:          # no cell: 1 Å voxels, as ChimeraX reads it
+        mrc.set_data(np.ones((3, 4, 5), np.float32))
+        mrc.voxel_size = 0.0
+    assert read_map(tmp_path / 'zero.mrc')[1].voxel_size == (1.0, 1.0, 1.0)
+
+
 def test_unreadable_file_is_a_map_error(tmp_path):
     bad = tmp_path / 'bad.mrc'
     bad.write_text('not a map')

@@ -137,3 +137,27 @@ def test_freed_memory_is_kept_only_while_a_large_cpu_run_trains(monkeypatch):
     assert not kept_now()
     with freed_memory_kept('cuda', big):
         assert not kept_now()
+
+
+def test_a_run_is_extended_from_its_checkpoint_on_its_last_stage_bit_for_bit(tmp_path):
+    """more: the same weights whether the extension starts from the finished run or mid-way."""
+    pair = prepare_pair(blob(GRID, (16, 20, 20)), GRID, blob(GRID, (22, 18, 20)), GRID, 0.05, 0.05, **QUIET)
+    settings = Settings(steps=14, bin=0, seed=3)
+    early = Training(pair, settings)
+    early.run(stop=lambda: early.step >= 5, checkpoint_path=tmp_path / 'early.pt')
+    done = Training(pair, settings)
+    done.run(checkpoint_path=tmp_path / 'done.pt')
+    last = done.plan[-1]
+    a = Training(pair, settings, load_checkpoint(tmp_path / 'done.pt'), more=6)
+    b = Training(pair, settings, load_checkpoint(tmp_path / 'early.pt'), more=6)
+    assert a.plan[-1] == last._replace(steps=last.steps + 6) and a.total_steps == 20 and not a.finished
+    assert a.run(checkpoint_path=tmp_path / 'a.pt') and b.run()
+    assert a.losses == b.losses and len(a.losses) == 20 and a.losses[:14] == done.losses
+    for x, y in zip(a.flow.state_dict().values(), b.flow.state_dict().values()):
+        assert torch.equal(x, y)
+    again = Training(pair, settings, load_checkpoint(tmp_path / 'a.pt'))      # the extension is kept
+    assert again.total_steps == 20 and again.finished
+    with pytest.raises(MapError, match='give the checkpoint to resume from too'):
+        Training(pair, settings, more=5)
+    with pytest.raises(MapError, match=r'steps 14 \(here 20\).*to train further, add more N'):
+        Training(pair, Settings(steps=20, bin=0, seed=3), load_checkpoint(tmp_path / 'done.pt'))

@@ -8,6 +8,7 @@ step: every particle above level, default width 100, no binning, forward + backw
 """
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -19,7 +20,8 @@ import time
 import torch
 
 from chimerax.cryotrans.engine import Grid, Settings, Training, prepare_pair, read_map
-from chimerax.cryotrans.engine.allocator import freed_memory_kept
+from chimerax.cryotrans.engine.allocator import _glibc, freed_memory_kept
+from chimerax.cryotrans.engine.budget import stage_sizes, step_bytes
 from chimerax.cryotrans.engine.maps import resample
 from chimerax.cryotrans.engine.objective import stage_loss
 from chimerax.cryotrans.engine.partition import labels_on_grid
@@ -178,6 +180,15 @@ def step_split(pair, device, repeat, recompute='auto'):
     return parts, flow.recomputes(positions)
 
 
+def _trim():
+    """Hand freed memory back to the system (glibc), so that the step measured cannot reuse
+    what the setup happened to leave behind: its peak is then its own, run after run."""
+    gc.collect()
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def _rss_peak_reset():
     """Reset the kernel's peak-RSS mark (Linux); False where it cannot be."""
     try:
@@ -196,8 +207,17 @@ def _rss(field):
     raise OSError(field)
 
 
+def step_estimate(training):
+    """What budget.py estimates a full-grid step of this training adds (bytes)."""
+    stage = training.plan[0]
+    size = stage_sizes(training.pair, [stage])[0]
+    return step_bytes(size, stage, training.settings, training.device.type, training.flow.recompute,
+                      training.pair.region_count, training.flow.budget)
+
+
 def step_memory_here(n, device, recompute='auto'):
-    """Peak bytes one full-grid step adds to what is held before it, measured in this process.
+    """(peak bytes one full-grid step adds to what is held before it, measured in this process;
+    how it was measured; budget.py's estimate of it).
 
     CUDA: torch.cuda.max_memory_allocated.  Elsewhere the process's peak resident size
     (the step's own peak where Linux lets the mark be reset; else ru_maxrss, which
@@ -205,6 +225,7 @@ def step_memory_here(n, device, recompute='auto'):
     """
     pair = adk_pair(n)
     training = full_grid_training(pair, device, 1, recompute=recompute)
+    estimate = step_estimate(training)
     training.stage_data(0)
     sync(device)
     if device.type == 'cuda':
@@ -213,17 +234,19 @@ def step_memory_here(n, device, recompute='auto'):
         base = torch.cuda.memory_allocated(device)
         training.run()
         sync(device)
-        return torch.cuda.max_memory_allocated(device) - base, 'cuda max_memory_allocated'
+        return torch.cuda.max_memory_allocated(device) - base, 'cuda max_memory_allocated', estimate
+    _trim()
     if _rss_peak_reset():
         base = _rss('VmRSS')
         training.run()
         sync(device)
-        return _rss('VmHWM') - base, 'peak RSS'
+        return _rss('VmHWM') - base, 'peak RSS', estimate
     unit = 1 if sys.platform == 'darwin' else 1024
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
     training.run()
     sync(device)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit - base, 'ru_maxrss growth (a lower bound)'
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit - base, 'ru_maxrss growth (a lower bound)',
+            estimate)
 
 
 def step_memory(n, device, recompute='auto'):
@@ -234,8 +257,7 @@ def step_memory(n, device, recompute='auto'):
                           '--device', device.type, '--recompute', recompute_name(recompute),
                           '--threads', str(torch.get_num_threads())],
                          check=True, capture_output=True, text=True).stdout
-    peak, how = json.loads(out.strip().splitlines()[-1])
-    return peak, how
+    return tuple(json.loads(out.strip().splitlines()[-1]))
 
 
 def recompute_name(value):
@@ -300,11 +322,13 @@ def main(argv=None):
             print(f'{n:>5}³ {particles(n):>9} {"yes" if recomputed else "no":>9} {step:>8.3f} {mlp:>8.3f} '
                   f'{spl:>8.3f} {loss:>8.3f} {step - mlp - spl - loss:>8.3f} {refine:>8.3f}', flush=True)
     if 'memory' in sections:
-        print(f'\npeak memory of one full-grid step (forward + backward + Adam), recompute {args.recompute}')
-        print(f'{"box":>6} {"particles":>9} {"peak GB":>8}  measured as')
+        print(f'\npeak memory of one full-grid step (forward + backward + Adam), recompute {args.recompute}; '
+              f'the estimate a run is checked with before it starts (engine/budget.py), and estimate / peak')
+        print(f'{"box":>6} {"particles":>9} {"peak GB":>8} {"estimate GB":>11} {"ratio":>6}  measured as')
         for n in sizes:
-            peak, how = step_memory(n, device, recompute)
-            print(f'{n:>5}³ {particles(n):>9} {peak / 2**30:>8.3f}  {how}', flush=True)
+            peak, how, guess = step_memory(n, device, recompute)
+            print(f'{n:>5}³ {particles(n):>9} {peak / 2**30:>8.3f} {guess / 2**30:>11.3f} '
+                  f'{guess / max(peak, 1):>6.2f}  {how}', flush=True)
     if 'partition' in sections:
         print('\nfull-grid step with AdK partitioned into its 3 domains (the same particles), s/step: one '
               f'field; 3 fields without rigidity; 3 fields with rigidity λ {RIGIDITY:g} (deformation form); the '

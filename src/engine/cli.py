@@ -20,7 +20,8 @@ from .motion import motion_report
 from .pair import prepare_pair
 from .partition import region_labels, region_summary
 from .rigidity import FORMS
-from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, Settings, Training, TrainingDiverged,
+from .budget import gb
+from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, RunFailed, Settings, Training, out_of_memory,
                        checkpoint_grid, flow_from_checkpoint, load_checkpoint, trajectory_frames)
 from .wasserstein import KERNELS
 
@@ -63,8 +64,10 @@ def write_frames(folder, frames, grid):
     return paths
 
 
-def _settings(args):
-    s = Settings()
+def _settings(args, checkpoint=None):
+    """The settings given, over the defaults, or over the checkpoint's when resuming (so that a
+    run goes on as it was started without its options typed again; the device is this machine's)."""
+    s = Settings() if checkpoint is None else Settings(**{**checkpoint['settings'], 'device': Settings.device})
     for name in ('steps', 'frames', 'depth', 'width', 'lr', 'loss', 'epsilon', 'sinkhorn_iterations',
                  'kernel', 'bin', 'seed', 'device', 'resolution', 'refine', 'rigidity', 'rigidity_form'):
         if getattr(args, name) is not None:
@@ -98,14 +101,18 @@ def level_value(text):
         raise argparse.ArgumentTypeError(f'a level is a number or auto, not {text!r}')
 
 
-def _level(args, i):
-    """The level asked for map i by --level, --enclose-volume or --sd-level (None: auto)."""
+def _level(args, i, checkpoint=None):
+    """The level asked for map i by --level, --enclose-volume or --sd-level (None: auto; when
+    resuming, the checkpoint's)."""
     volume, sd = getattr(args, f'enclose_volume{i}'), getattr(args, f'sd_level{i}')
     if volume is not None:
         return LevelSpec('volume', volume)
     if sd is not None:
         return LevelSpec('sd', sd)
-    return getattr(args, f'level{i}')
+    level = getattr(args, f'level{i}')
+    if level is None and checkpoint is not None and checkpoint.get(f'level{i}') is not None:
+        return LevelSpec('value', float(checkpoint[f'level{i}']), 'the checkpoint\'s')
+    return level
 
 
 def _interruptible():
@@ -120,23 +127,28 @@ def _interruptible():
 
 
 def run_morph(args):
-    settings = _settings(args)
+    if args.more and not args.resume:
+        raise MapError('--more adds steps to a run from its checkpoint: give --resume DIR/flow.pt too')
+    checkpoint = load_checkpoint(args.resume) if args.resume else None
+    settings = _settings(args, checkpoint)
     if os.path.exists(args.initial) and os.path.exists(args.target) and os.path.samefile(args.initial, args.target):
         raise MapError(f'{args.initial} is both the initial and the target map: morph onto a map of the other state')
     initial, grid0 = read_map(args.initial)
     target, grid1 = read_map(args.target)
     truth = read_map(args.truth) if args.truth else None      # read now: a bad file should not wait for training
     regions, grid_r = read_map(args.partition) if args.partition else (None, None)
-    pair = prepare_pair(initial, grid0, target, grid1, _level(args, 0), _level(args, 1),
+    pair = prepare_pair(initial, grid0, target, grid1, _level(args, 0, checkpoint), _level(args, 1, checkpoint),
                         regions=regions, regions_grid=grid_r)
-    checkpoint = load_checkpoint(args.resume) if args.resume else None
-    training = Training(pair, settings, checkpoint)
+    training = Training(pair, settings, checkpoint, args.more)
     output_folder(args.out)
     ckpt_path = os.path.join(args.out, 'flow.pt')
     log_path = os.path.join(args.out, 'loss.log')
     print(f'{int((pair.initial > 0).sum())} particles from {args.initial} (level {pair.level0:.4g}), '
           f'grid {grid0.shape[::-1]} at {grid0.voxel_size[0]:.3g} Å; device {training.device}; '
-          f'schedule (bin, steps, loss) {[stage[:3] + ("shared",) * stage.shared for stage in training.plan]}', flush=True)
+          f'schedule (bin, steps, loss) {[stage[:3] + ("shared",) * stage.shared for stage in training.plan]}; '
+          f'memory about {gb(training.memory.total)}'
+          + (' (activations recomputed in the backward pass, to fit)' if training.memory.recompute else '')
+          + (f'; resuming at step {training.step} of {training.total_steps}' if checkpoint else ''), flush=True)
     if pair.regions is not None:
         print(region_summary(pair, training.settings), flush=True)
     every = max(1, args.report_every)
@@ -145,24 +157,29 @@ def run_morph(args):
         if training.refinement_starts_after(step):
             print(f'{step} steps done, loss {loss:.6g}; now {training.refinement_note()}', flush=True)
         if step % every == 0 or step == steps:
-            left = elapsed / step * (steps - step) if step else 0
+            left = training.seconds_left()
             print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({left:.0f} s left)', flush=True)
 
     stop = _interruptible()
     try:
         done = training.run(progress, stop.is_set, ckpt_path, every)
-    except TrainingDiverged as e:
+    except RunFailed as e:
         write_loss_log(log_path, training.losses)
         kept = (f'{ckpt_path} keeps step {load_checkpoint(ckpt_path)["step"]}, the last checkpoint before it '
                 f'(cryotrans frames makes its frames)' if os.path.exists(ckpt_path) else 'no checkpoint was written')
         raise MapError(f'{e}; no frames written, {kept}') from e
     write_loss_log(log_path, training.losses)
-    frames = training.frames()
+    again = f'{ckpt_path} keeps the trained flow: cryotrans frames {ckpt_path} {args.initial} --out FOLDER makes them'
+    try:
+        frames = training.frames()
+    except Exception as e:
+        if out_of_memory(e):
+            raise MapError(f'making the frames ran out of memory ({e}); {again} where there is more') from e
+        raise
     try:
         write_frames(args.out, frames, grid0)
     except MapError as e:
-        raise MapError(f'{e}; {ckpt_path} keeps the trained flow: cryotrans frames {ckpt_path} '
-                       f'{args.initial} --out FOLDER makes them again') from e
+        raise MapError(f'{e}; {again} again') from e
     print(f'{"finished" if done else "stopped at step %d;" % training.step} {len(frames)} frames, '
           f'checkpoint and loss log in {args.out}; {training.elapsed:.1f} s training', flush=True)
     print(training.verdict(frames).summary())
@@ -262,7 +279,10 @@ def parser():
     m.add_argument('--seed', type=int)
     m.add_argument('--device', choices=DEVICES)
     m.add_argument('--report-every', type=int, default=50, help='print and checkpoint every N steps')
-    m.add_argument('--resume', help='continue from this flow.pt')
+    m.add_argument('--resume', metavar='FLOW.pt',
+                   help='go on from this checkpoint, with its settings and levels unless given here')
+    m.add_argument('--more', type=int, default=0, metavar='N',
+                   help='with --resume: train N steps beyond the checkpoint\'s run, on its last stage')
     m.add_argument('--truth', help='a map of the true target state, to report FSC against')
     m.set_defaults(run=run_morph)
 

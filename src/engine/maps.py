@@ -98,9 +98,12 @@ def read_map(path):
             values = np.array(mrc.data.transpose(np.argsort([3 - a for a in axes])), dtype=np.float32, order='C')
             vs = mrc.voxel_size
             voxel = (float(vs.x), float(vs.y), float(vs.z))
-            if min(voxel) <= 0:
-                voxel = (1.0, 1.0, 1.0)
             origin = (float(h.origin.x), float(h.origin.y), float(h.origin.z))
+            if not all(np.isfinite(voxel + origin)) or max(map(abs, voxel + origin)) > 1e7:
+                raise MapError(f'{path}\'s header places it nowhere sensible (voxel size {voxel}, origin {origin} Å): '
+                               f'fix the header (in ChimeraX: volume #N voxelSize S origin X,Y,Z, then save it)')
+            if min(voxel) <= 0:          # as ChimeraX reads a header without a cell: 1 Å voxels
+                voxel = (1.0, 1.0, 1.0)
             if origin == (0.0, 0.0, 0.0):
                 start = [0, 0, 0]
                 for file_axis, n in zip((int(h.mapc), int(h.mapr), int(h.maps)),

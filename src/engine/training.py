@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .allocator import freed_memory_kept
+from .budget import check_memory, gb, seconds_left, stage_sizes, step_cost
 from .flow import Flow
 from .maps import Grid, MapError
 from .objective import Stage, StageData, objective, partitioned_plan
@@ -100,14 +101,40 @@ class Settings:
         return self
 
 
-class TrainingDiverged(MapError):
+class RunFailed(MapError):
+    """A run that cannot go on past a step: the step is not kept, the last checkpoint is."""
+
+    def __init__(self, message, step):
+        super().__init__(message)
+        self.step = step
+
+
+class TrainingDiverged(RunFailed):
     """The loss, a gradient or a weight stopped being a finite number, or the flow threw the
-    density out of the box: the step is not kept, and the run stops."""
+    density out of the box."""
 
     def __init__(self, step, what, settings):
         hint = f'lower lr (now {settings.lr:g}; the default is {Settings.lr:g})'
-        super().__init__(f'training diverged at step {step} ({what}) and stopped there; {hint}')
-        self.step = step
+        super().__init__(f'training diverged at step {step} ({what}) and stopped there; {hint}', step)
+
+
+class OutOfMemory(RunFailed):
+    """The device had no memory for a step, although the estimate before training said it would
+    (budget.py): other programs took it meanwhile, or the estimate was short."""
+
+    def __init__(self, step, device, error, memory):
+        why = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        super().__init__(f'ran out of memory at step {step} on {device} ({why}); before training this run was '
+                         f'estimated to need {gb(memory.total)}: free memory (close other programs or maps), or '
+                         f'train on coarser grids (bin 2, in the CLI --bin 2)', step)
+
+
+def out_of_memory(error):
+    """Whether an exception is a device or the system saying it has no memory left."""
+    if isinstance(error, MemoryError) or type(error).__name__ == 'OutOfMemoryError':
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("can't allocate memory" in text or 'out of memory' in text)
 
 
 KEPT_MASS = 0.5   # a step whose moved particles keep less of their mass inside the box has diverged
@@ -186,7 +213,10 @@ def _check_resolution(resolution, grid):
 class Training:
     """One run: the prepared pair, the flow, its optimiser and how far along the schedule it is."""
 
-    def __init__(self, pair, settings, checkpoint=None):
+    def __init__(self, pair, settings, checkpoint=None, more=0, free_memory=None):
+        """checkpoint: a saved state to go on from (load_checkpoint); more: steps to add to
+        its last stage, to train a run further than it was planned; free_memory: (bytes, where)
+        instead of asking the device (budget.check_memory)."""
         self.pair = pair
         self.settings = settings.check(pair.region_count)
         if self.settings.refine and pair.target_map is None:
@@ -209,14 +239,40 @@ class Training:
         self.penalties = []       # the rigidity penalty Σ λ_r E_r at each step (when there is one)
         self.scales = {}          # the penalty's scale for each loss kind (objective.py)
         self.elapsed = 0.0
+        self.more = 0             # steps added to the last stage, beyond the settings' own
         if checkpoint is not None:
             self._restore(checkpoint)
+        if more and checkpoint is None:
+            raise MapError('more adds steps to a run from its checkpoint: give the checkpoint to resume from too')
+        if more < 0:
+            raise MapError('more must be a number of steps to add')
+        self._extend(more)
         self._stage = None
+        self._sizes = stage_sizes(pair, self.plan)
+        self._times = {}          # seconds of each step measured, by stage
+        self.memory = check_memory(self, free_memory)
+
+    def _extend(self, more):
+        """Add steps to the last stage (the full grid's, or refinement's)."""
+        self.more += more
+        self.plan[-1] = self.plan[-1]._replace(steps=self.plan[-1].steps + self.more)
 
     @property
     def total_steps(self):
-        """All steps of the run: the loss's, then refinement's."""
-        return self.settings.steps + self.settings.refine
+        """All steps of the run: the loss's, then refinement's, and any added (more)."""
+        return sum(stage.steps for stage in self.plan)
+
+    def seconds_left(self):
+        """Seconds of training still to come, counting the stages to come at their own cost
+        (budget.py); nan before a step has been timed."""
+        costs = [step_cost(size, stage, self.settings) for size, stage in zip(self._sizes, self.plan)]
+        rate = None
+        for index in sorted(self._times, reverse=True):
+            times = self._times[index]
+            recent = times[1:][-20:] or times       # a stage's first step prepares its data
+            rate = (index, sorted(recent)[len(recent) // 2])
+            break
+        return seconds_left(costs, [stage.steps for stage in self.plan], self.step, rate)
 
     @property
     def finished(self):
@@ -250,8 +306,10 @@ class Training:
         here = asdict(self.settings)
         differ = [f'{k} {saved[k]} (here {here[k]})' for k in saved if k != 'device' and saved[k] != here[k]]
         if differ:
+            longer = ('; to train further, add more N (the CLI: --more N)'
+                      if saved['steps'] != here['steps'] or saved['refine'] != here['refine'] else '')
             raise MapError(f'the checkpoint was trained with other settings: {", ".join(differ)}; '
-                           f'resume with the same ones')
+                           f'resume with the same ones (left out, the checkpoint\'s are used){longer}')
         self.flow.load_state_dict(ckpt['flow'])
         check_flow(self.flow)
         self.optimizer.load_state_dict(ckpt['optimizer'])   # refinement's own, past its first step
@@ -260,15 +318,20 @@ class Training:
         self.penalties = ckpt['penalties'].tolist() if 'penalties' in ckpt else []
         self.scales = dict(ckpt.get('scales', {}))
         self.elapsed = float(ckpt.get('elapsed', 0.0))
+        self.more = int(ckpt.get('more', 0))
 
     def plan_stage(self, step):
         """The stage of the plan in force at a step (0-based; the last one past the end)."""
+        return self.plan[self.stage_index(step)]
+
+    def stage_index(self, step):
+        """Which stage of the plan is in force at a step (the last one past the end)."""
         done = 0
-        for stage in self.plan:
+        for index, stage in enumerate(self.plan):
             done += stage.steps
             if step < done:
-                break
-        return stage
+                return index
+        return len(self.plan) - 1
 
     def stage_data(self, step):
         """What the stage in force at a step trains on (objective.StageData), made when it begins
@@ -333,6 +396,22 @@ class Training:
 
     def _step(self, start, progress, checked=None):
         """One step; checked() is called once the step's checks have passed, before its update."""
+        began = time.perf_counter()
+        try:
+            self._train_step(checked)
+        except Exception as e:
+            if out_of_memory(e):
+                self._stage = None          # let its tensors go
+                raise OutOfMemory(self.step + 1, self.device, e, self.memory) from e
+            raise
+        index = self.stage_index(self.step)
+        self.step += 1
+        self._times.setdefault(index, []).append(time.perf_counter() - began)
+        self.elapsed = time.perf_counter() - start
+        if progress is not None:
+            progress(self.step, self.total_steps, self.losses[-1], self.elapsed)
+
+    def _train_step(self, checked):
         data = self.stage_data(self.step)
         if self.refinement_starts_after(self.step) or self._regions_split_at(self.step):
             # A loss of another kind and scale, or new fields: Adam's moments so far would mislead.
@@ -356,13 +435,9 @@ class Training:
             raise TrainingDiverged(self.step + 1, 'it made the flow\'s weights infinite or nan', self.settings)
         if data.stage.shared:       # the other regions' fields follow the shared one, so that frames
             self.flow.share_first_field()   # and checkpoints taken now move every region alike
-        self.step += 1
         self.losses.append(loss.item())
         if penalty is not None:
             self.penalties.append(penalty.item())
-        self.elapsed = time.perf_counter() - start
-        if progress is not None:
-            progress(self.step, self.total_steps, self.losses[-1], self.elapsed)
 
     def _check_step(self, total, moving, density):
         """Raise TrainingDiverged unless the loss and its gradient are finite and the density stayed
@@ -403,6 +478,7 @@ class Training:
             'settings': asdict(self.settings),
             'schedule': [list(p) for p in self.plan],
             'step': self.step,
+            'more': self.more,
             'elapsed': self.elapsed,
             'flow': self.flow.state_dict(),
             'optimizer': self.optimizer.state_dict(),
