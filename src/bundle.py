@@ -45,7 +45,7 @@ def _refuse(session, words=None):
     from chimerax.core.errors import UserError
     from .pytorch_install import missing_message
     try:
-        import torch  # noqa: F401   installed since ChimeraX started: a restart registers the real commands
+        __import__('torch')      # installed since ChimeraX started: a restart registers the real commands
     except ImportError as e:
         raise UserError(missing_message(e)) from e
     raise UserError('PyTorch is installed now: restart ChimeraX to use the cryotrans commands')
