@@ -164,3 +164,15 @@ def test_frames_sizes_of_a_stage_count_the_binned_map():
     pair = prepare_pair(values, g, values, g, 0.5, 0.5, log=lambda m: None)
     assert [s.particles for s in stage_sizes(pair, [Stage(1, 1, 'w2'), Stage(2, 1, 'w2')])] == [3, 2]
     assert GB == 2 ** 30
+
+
+def test_a_gpu_step_is_estimated_with_every_particle_in_one_block():
+    """On CUDA and MPS the flow runs all particles as one block (flow.block_rows): its layers' activations
+    for all of them are held at once, where the CPU holds a cache-sized block."""
+    from chimerax.cryotrans.engine.budget import step_bytes
+    pair, _ = big_pair()
+    t = Training(pair, Settings(steps=10, bin=1))
+    size, stage = stage_sizes(pair, t.plan)[0], t.plan[0]
+    cpu = step_bytes(size, stage, t.settings, 'cpu', True)
+    gpu = step_bytes(size, stage, t.settings, 'cuda', True)
+    assert gpu - cpu == pytest.approx((2 + 4) * 100 * 4 * (size.particles - 5242), rel=1e-6)
