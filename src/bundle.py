@@ -1,5 +1,5 @@
-"""What the ChimeraX toolshed calls: registers the cryotrans commands when first used, and
-the region-drawing mouse mode when there is a GUI."""
+"""What the ChimeraX toolshed calls: registers the cryotrans commands when first used, the
+region-drawing mouse mode when there is a GUI, and starts the tool panel (tool.py)."""
 
 from chimerax.core.toolshed import BundleAPI
 
@@ -12,6 +12,20 @@ class _CryoTransAPI(BundleAPI):
         if session.ui.is_gui:
             from .region_mouse import RegionMouseMode
             session.ui.mouse_modes.add_mode(RegionMouseMode(session))
+
+    @staticmethod
+    def start_tool(session, bi, ti):
+        """Tools → Volume Data → CryoTRANS, or `ui tool show CryoTRANS`."""
+        from .tool import get_singleton
+        return get_singleton(session)
+
+    @staticmethod
+    def get_class(class_name):
+        """For session restore: the panel's tool class."""
+        if class_name == 'CryoTransTool':
+            from .tool import CryoTransTool
+            return CryoTransTool
+        return None
 
     @staticmethod
     def register_command(bi, ci, logger):

@@ -8,6 +8,8 @@ encloses less than half or more than twice what the rule's level does, the log
 says so and the rule's level is used (engine/levels.py says what the rule is).
 """
 
+from typing import NamedTuple
+
 from chimerax.core.errors import UserError
 
 from .engine.levels import LevelSpec, auto_levels, enclosed_volume, level_from
@@ -36,15 +38,34 @@ def morph_levels(log, maps, values, voxels, typed):
     maps, values, voxels: (initial, target) volumes, their arrays, voxel sizes;
     typed: (spec or None) for each.  log: a ChimeraX logger (info and warning).
     """
+    choices = level_choices(maps, values, voxels, typed)
+    for choice in choices:
+        if choice.warning:
+            log.warning(choice.warning)
+    return [choice.spec for choice in choices]
+
+
+class LevelChoice(NamedTuple):
+    """What `cryotrans morph` will do about one map's level, and the words for it."""
+    spec: LevelSpec       # what goes to the engine
+    level: float          # the level it comes to
+    volume: float         # Å³ it encloses (dust left out)
+    how: str              # 'shown in ChimeraX', 'typed', 'the rule's'
+    warning: str = ''     # what the log warns about it, if anything
+
+
+def level_choices(maps, values, voxels, typed):
+    """LevelChoice for (initial, target): the panel shows these, morph_levels acts on them."""
     rule = auto_levels(values[0], voxels[0], values[1], voxels[1])
     rule_levels, rule_volumes = (rule.level0, rule.level1), (rule.volume0, rule.volume1)
-    specs = []
+    choices = []
     for i, (v, spec) in enumerate(zip(maps, typed)):
         shown = v.minimum_surface_level
+        rule_choice = LevelChoice(LevelSpec('auto'), rule_levels[i], rule_volumes[i], 'the rule\'s')
         if spec is None and shown is None:
             spec = LevelSpec('auto')
         if spec is not None and spec.kind == 'auto':
-            specs.append(spec)
+            choices.append(rule_choice)
             continue
         level = level_from(spec, values[i], voxels[i]) if spec is not None else shown
         volume = enclosed_volume(values[i], level, voxels[i])
@@ -54,13 +75,13 @@ def morph_levels(log, maps, values, voxels, typed):
                 f'{volume:,.0f} Å³, {ratio:.2f} × what the rule\'s level {rule_levels[i]:.4g} encloses '
                 f'({rule_volumes[i]:,.0f} Å³)')
         if spec is not None:
-            if off:
-                log.warning(f'{what}; it is used as typed (level{i} auto asks for the rule)')
-            specs.append(spec)
+            choices.append(LevelChoice(spec, level, volume, 'typed',
+                                       f'{what}; it is used as typed (level{i} auto asks for the rule)' if off else ''))
         elif off:
-            log.warning(f'{what}: too far off to be the molecule, so the rule\'s level is used '
-                        f'(type level{i} {level:.4g} to keep the shown one)')
-            specs.append(LevelSpec('auto'))
+            choices.append(rule_choice._replace(
+                warning=f'{what}: too far off to be the molecule, so the rule\'s level is used '
+                        f'(type level{i} {level:.4g} to keep the shown one)'))
         else:
-            specs.append(LevelSpec('value', float(shown), 'shown in ChimeraX'))
-    return specs
+            choices.append(LevelChoice(LevelSpec('value', float(shown), 'shown in ChimeraX'), float(shown), volume,
+                                       'shown in ChimeraX'))
+    return choices

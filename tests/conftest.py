@@ -9,6 +9,9 @@ os.environ.setdefault('OMP_NUM_THREADS', '1')
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tools'))
+# The panel's Qt: ChimeraX's `Qt` module stood in by tools/qt_standin over PyQt6, drawn offscreen.
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tools', 'qt_standin'))
+os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')
 
 
 def pytest_configure(config):
@@ -29,3 +32,10 @@ def session(chimerax):
     yield chimerax
     from chimerax.core.commands import run
     run(chimerax, 'close session', log=False)
+
+
+@pytest.fixture(scope='session')
+def qt_app():
+    """The one QApplication of this test process (offscreen)."""
+    from PyQt6.QtWidgets import QApplication
+    return QApplication.instance() or QApplication([])

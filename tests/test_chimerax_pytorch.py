@@ -8,7 +8,7 @@ import pytest
 
 from chimerax.cryotrans.engine import write_map
 from helpers import blob, run
-from test_chimerax_morph import GRID, open_pair, maps  # noqa: F401   (the maps fixture)
+from test_chimerax_morph import GRID, open_pair
 
 LAUNCHER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools', 'chimerax_run.py')
 
@@ -57,6 +57,13 @@ def test_a_cpu_only_pytorch_on_a_machine_with_an_nvidia_gpu_is_said():
     assert 'shows no NVIDIA GPU' in no_cuda_message(torch, nvidia=False)
     if not has_nvidia_gpu():
         assert cpu_build_note(torch) == ''
+
+
+@pytest.fixture
+def maps(tmp_path):
+    write_map(tmp_path / 'initial.mrc', 3 * blob(GRID, (27.0, 0.0, 50.0)), GRID)
+    write_map(tmp_path / 'target.mrc', blob(GRID, (33.0, 0.0, 50.0)), GRID)
+    return tmp_path
 
 
 def test_device_cuda_with_a_cpu_only_pytorch_is_one_message(session, maps):
