@@ -275,3 +275,74 @@ def test_a_poor_result_says_so_in_the_summary(panel, qt_app):
     panel.start_button.click()
     until_ended(qt_app, panel)
     assert 'POOR RESULT: the prediction fits the target no better than the initial map' in panel.summary.text()
+
+
+def _set(panel, keyword):
+    """Change the control of one morph keyword; returns what the command must then say."""
+    p = panel
+    if keyword.startswith(('level', 'encloseVolume', 'sdLevel')):
+        i = int(keyword[-1])
+        mode = keyword[:-1]
+        p.level_mode[i].setCurrentIndex(p.level_mode[i].findData(mode))
+        p.level_value[i].setValue(0.25)
+        return f'{keyword} 0.25'
+    spins = dict(steps=(p.steps, 40), frames=(p.frames, 4), width=(p.width, 64), depth=(p.depth, 4),
+                 sinkhornIterations=(p.sinkhorn, 7), bin=(p.bin, 2), seed=(p.seed, 5), refine=(p.refine, 30),
+                 reportEvery=(p.report_every, 5), more=(p.more, 12))
+    if keyword in spins:
+        spin, value = spins[keyword]
+        spin.setValue(value)
+        return f'{keyword} {value}'
+    if keyword == 'resolution':
+        p.resolution.setValue(6.5)
+        return 'resolution 6.5'
+    if keyword == 'modelId':
+        p.model_id.setValue(9)
+        return 'modelId #9'
+    if keyword in ('loss', 'device', 'rigidityForm'):
+        combo, value = {'loss': (p.loss, 'l2'), 'device': (p.device, 'cpu'),
+                        'rigidityForm': (p.rigidity_form, 'killing')}[keyword]
+        combo.setCurrentText(value)
+        return f'{keyword} {value}'
+    if keyword in ('lr', 'epsilon'):
+        (p.lr if keyword == 'lr' else p.epsilon).setText('0.002')
+        return f'{keyword} 0.002'
+    if keyword in ('saveDir', 'resume'):
+        (p.save_dir if keyword == 'saveDir' else p.resume).setText('/tmp/somewhere')
+        return f'{keyword} /tmp/somewhere'
+    if keyword == 'to':
+        return 'to #2'
+    raise KeyError(keyword)
+
+
+ALONE = ['level0', 'level1', 'encloseVolume0', 'encloseVolume1', 'sdLevel0', 'sdLevel1', 'to', 'steps', 'frames',
+         'resolution', 'refine', 'loss', 'lr', 'width', 'depth', 'epsilon', 'sinkhornIterations', 'bin', 'device',
+         'seed', 'rigidityForm', 'reportEvery', 'modelId', 'saveDir', 'resume', 'more']
+
+
+@pytest.mark.parametrize('keyword', ALONE)
+def test_each_control_puts_its_keyword_in_the_command(panel, keyword):
+    said = _set(panel, keyword)
+    assert f' {said} ' in panel.morph_command() + ' '
+
+
+def test_the_region_controls_put_partition_rigidity_and_colouring_in_the_command(panel, session, maps):
+    run(session, f'open {maps / "mask.mrc"}')
+    panel.mask.setCurrentIndex(panel.mask.findData('#3'))
+    panel.mask_button.click()
+    spec = panel.region_map_spec
+    panel.region_table.cellWidget(0, 2).setValue(0.3)
+    panel.color_regions.setChecked(False)
+    command = panel.morph_command()
+    assert f' partition {spec} rigidity 0.3 colorRegions false ' in command
+    panel.use_regions.setChecked(False)
+    assert 'partition' not in panel.morph_command()
+
+
+def test_every_keyword_is_covered_by_the_two_tests_above():
+    from chimerax.cryotrans.morph_command import morph_desc
+
+    def camel(name):
+        head, *rest = name.split('_')
+        return head + ''.join(w.capitalize() for w in rest)
+    assert {camel(n) for n in morph_desc._keyword} == set(ALONE) | {'partition', 'rigidity', 'colorRegions', 'wait'}
