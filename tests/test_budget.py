@@ -68,6 +68,11 @@ def test_refinement_on_the_full_grid_is_said_when_only_refine_0_fits():
                  free_memory=((binned + binned_no_refine) // 2, 'test'))
 
 
+CPU_ONLY = pytest.mark.skipif(__import__('torch').cuda.is_available(),
+                              reason='a limit on this process\'s memory: with a GPU the run trains there')
+
+
+@CPU_ONLY
 def test_a_real_address_space_limit_refuses_the_run_before_training_and_makes_no_folder(tmp_path):
     """ulimit -v (RLIMIT_AS) set in the child just before the CLI runs, 300 MB above what it holds."""
     pair, g = big_pair(128, 20)
@@ -87,6 +92,7 @@ def test_a_real_address_space_limit_refuses_the_run_before_training_and_makes_no
     assert 'Traceback' not in result.stderr and not out.exists()
 
 
+@CPU_ONLY
 def test_running_out_of_memory_mid_run_stops_in_words_and_keeps_the_last_checkpoint(tmp_path):
     """A real allocation failure: the address-space limit is lowered after the run was checked and
     had written a checkpoint, so the next full-grid step cannot get its memory."""
