@@ -32,6 +32,19 @@ def typed_spec(name, level, enclose_volume, sd_level):
     return LevelSpec('volume' if keyword == 'encloseVolume' else 'sd', float(value))
 
 
+def morph_pair(log, initial, target, typed, regions=None):
+    """The MapPair `cryotrans morph` trains on: the maps as they sit in the scene, at the levels
+    chosen here (typed, shown or the rule's), each level logged with what it encloses.
+    log: a ChimeraX logger, or anything with info and warning (the panel collects the lines)."""
+    from .engine import prepare_pair
+    from .volumes import initial_to_target, map_values
+    (values0, grid0), (values1, grid1) = map_values(initial), map_values(target)
+    level0, level1 = morph_levels(log, (initial, target), (values0, values1), (grid0.voxel_size, grid1.voxel_size),
+                                  typed)
+    return prepare_pair(values0, grid0, values1, grid1, level0, level1, transform=initial_to_target(initial, target),
+                        log=log.info, regions=regions)
+
+
 def morph_levels(log, maps, values, voxels, typed):
     """The two LevelSpecs to train with: typed ones kept, shown ones checked against the rule.
 
@@ -55,7 +68,7 @@ class LevelChoice(NamedTuple):
 
 
 def level_choices(maps, values, voxels, typed):
-    """LevelChoice for (initial, target): the panel shows these, morph_levels acts on them."""
+    """LevelChoice for (initial, target): what morph_levels acts on and warns about."""
     rule = auto_levels(values[0], voxels[0], values[1], voxels[1])
     rule_levels, rule_volumes = (rule.level0, rule.level1), (rule.volume0, rule.volume1)
     choices = []

@@ -13,17 +13,17 @@ from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ListOf, 
 from chimerax.core.errors import UserError
 from chimerax.map import MapArg
 
-from .engine import MapError, Settings, Training, load_checkpoint, prepare_pair
+from .engine import MapError, Settings, Training, load_checkpoint
 from .engine.budget import gb
 from .engine.levels import LevelSpec
 from .engine.maps import output_folder
 from .engine.partition import region_summary
 from .engine.rigidity import FORMS
 from .engine.training import DEVICES, LOSSES
-from .map_levels import morph_levels, typed_spec
+from .map_levels import morph_pair, typed_spec
 from .pytorch_install import cpu_build_note, no_cuda_message
 from .run import MorphRun
-from .volumes import initial_to_target, map_values, open_series, region_labels_on
+from .volumes import open_series, region_labels_on
 
 
 def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose_volume0=None, enclose_volume1=None,
@@ -55,17 +55,12 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
         typed = tuple(spec if spec is not None else LevelSpec('value', float(checkpoint[f'level{i}']),
                                                               'the checkpoint\'s')
                       for i, spec in enumerate(typed))
-    values0, grid0 = map_values(initial)
-    values1, grid1 = map_values(target)
     if partition is not None and partition in (initial, target):
         raise UserError(f'partition #{partition.id_string} is one of the maps being morphed; give the region map '
                         f'(cryotrans partition #{initial.id_string} ... makes one)')
     try:
         labels = None if partition is None else region_labels_on(initial, partition)
-        level0, level1 = morph_levels(session.logger, (initial, target), (values0, values1),
-                                      (grid0.voxel_size, grid1.voxel_size), typed)
-        pair = prepare_pair(values0, grid0, values1, grid1, level0, level1,
-                            transform=initial_to_target(initial, target), log=session.logger.info, regions=labels)
+        pair = morph_pair(session.logger, initial, target, typed, labels)
         given = {k: v for k, v in settings.items() if v is not None}
         s = Settings(**given) if checkpoint is None else \
             Settings(**{**checkpoint['settings'], 'device': Settings.device, **given})

@@ -361,23 +361,22 @@ class MorphPanel(QWidget):
         """The level cryotrans morph would use for each map, with the volume it encloses."""
         initial, target = self.initial.currentData(), self.target.currentData()
         try:
-            choices = self.services.levels(initial, target, self.typed_levels()) if initial and target else None
-        except Exception as e:          # a map the rule cannot read (constant, inverted): say why
-            choices = None
+            notes = self.services.levels(initial, target, self.typed_levels()) if initial and target else None
+        except Exception as e:          # a map no level can help (constant, inverted): say why
             for note in self.level_note:
                 note.setText(str(e))
             return
-        if choices is None:
+        if notes is None:
             why = 'choose two different maps' if initial and target else 'open two maps'
             for note in self.level_note:
                 note.setText(why)
             return
-        for note, c in zip(self.level_note, choices):
-            text = f'level {c.level:.4g} ({c.how}) encloses {c.volume:,.0f} Å³'
-            if c.warning:
-                text += ' — the shown level is too far off, so the rule\'s is used' if c.how != 'typed' else \
-                    ' — far from the rule\'s level'
-            note.setText(text)
+        for label, (text, warning) in zip(self.level_note, notes):
+            if warning:
+                text += ('. The shown level is too far off to be the molecule'
+                         if 'too far off' in warning else '. Far from the rule\'s level')
+            label.setText(text)
+            label.setToolTip(warning)
 
     # ---- regions --------------------------------------------------------------------------
     def _refresh_regions(self):

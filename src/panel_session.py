@@ -9,7 +9,7 @@ it is logged as if typed.
 
 from chimerax.core.models import MODEL_NAME_CHANGED
 
-from .map_levels import level_choices, typed_spec
+from .map_levels import morph_pair, typed_spec
 from .run import MorphRun, add_run_handler, pump, runs
 
 
@@ -60,9 +60,10 @@ class SessionServices:
         self._watched_levels = []
 
     def levels(self, initial, target, typed):
-        """Per map: (level, how, volume Å³, warning) that cryotrans morph would use; typed is
-        ((mode, value) or None) per map, mode 'level', 'auto', 'encloseVolume' or 'sdLevel'."""
-        from .volumes import map_values
+        """Per map, (the log's line for the level cryotrans morph would use: how it was chosen and
+        the volume it encloses; the log's warning about it or ''), made as morph makes them;
+        None without two maps.
+        typed is ((mode, value) or None) per map, mode 'level', 'auto', 'encloseVolume' or 'sdLevel'."""
         maps = (self.volume(initial), self.volume(target))
         if None in maps or maps[0] is maps[1]:
             return None
@@ -72,8 +73,14 @@ class SessionServices:
             if t is not None:
                 kw[t[0] if t[0] != 'auto' else 'level'] = 'auto' if t[0] == 'auto' else t[1]
             specs.append(typed_spec(i, kw['level'], kw['encloseVolume'], kw['sdLevel']))
-        arrays = [map_values(v) for v in maps]
-        return level_choices(maps, [a for a, _ in arrays], [g.voxel_size for _, g in arrays], specs)
+        said = _Said()
+        morph_pair(said, maps[0], maps[1], specs)
+        notes = []
+        for i in (0, 1):
+            line = next((t for t in said.info_lines if t.startswith(f'level{i} ')), '')
+            warning = next((t for t in said.warnings if t.startswith(f'#{maps[i].id_string}\'s ')), '')
+            notes.append(('level ' + line[len(f'level{i} '):], warning))
+        return notes
 
     # regions
     def region_map(self, initial):
@@ -123,6 +130,19 @@ class SessionServices:
             self.session.triggers.remove_handler(h)
         self._handlers = []
         self._unwatch_levels()
+
+
+class _Said:
+    """A logger that keeps what it is told (morph_pair's words for the panel)."""
+
+    def __init__(self):
+        self.info_lines, self.warnings = [], []
+
+    def info(self, text):
+        self.info_lines.append(text)
+
+    def warning(self, text):
+        self.warnings.append(text)
 
 
 def _is_region_map(v):

@@ -11,7 +11,7 @@ from dataclasses import asdict
 import pytest
 
 from chimerax.cryotrans.engine import Grid, write_map
-from helpers import blob, run
+from helpers import blob, logged, run
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
 CENTRE = (30.0, 0.0, 50.0)
@@ -143,15 +143,21 @@ def test_the_map_lists_follow_maps_opening_closing_and_renamed(panel, session, m
 
 def test_the_levels_shown_are_the_ones_morph_would_use_and_follow_the_dragged_level(panel, session, qt_app):
     settle(qt_app)
-    assert panel.level_note[0].text().startswith('level 0.6 (shown in ChimeraX) encloses ')
+    _, log = logged(session, 'cryotrans morph #1 to #2 steps 1 frames 2')     # what morph itself says
+    for i in (0, 1):
+        line = next(t for t in log.splitlines() if t.startswith(f'level{i} '))
+        assert panel.level_note[i].text() == 'level ' + line[len(f'level{i} '):]
+    assert panel.level_note[0].text().startswith('level 0.6 (shown in ChimeraX): encloses ')
     assert 'Å³' in panel.level_note[1].text()
     run(session, 'volume #1 level 0.0001')         # far too low: the rule's level is used, and said
     settle(qt_app)
-    assert "(the rule's)" in panel.level_note[0].text() and 'too far off' in panel.level_note[0].text()
+    text = panel.level_note[0].text()
+    assert "(enclosing the target's volume)" in text and 'The shown level is too far off to be the molecule' in text
+    assert 'type level0 0.0001 to keep the shown one' in panel.level_note[0].toolTip()
     panel.level_mode[1].setCurrentIndex(panel.level_mode[1].findData('level'))
     panel.level_value[1].setValue(0.3)
     settle(qt_app)
-    assert panel.level_note[1].text().startswith('level 0.3 (typed) encloses')
+    assert panel.level_note[1].text().startswith('level 0.3 (given): encloses')
 
 
 def test_a_run_from_the_panel_shows_progress_the_loss_and_the_verdict(panel, qt_app, session):
@@ -181,11 +187,12 @@ def test_stop_stops_the_run_keeping_its_frames(panel, qt_app):
     panel.steps.setValue(100000)
     panel.start_button.click()
     end = time.monotonic() + 60
-    while panel.run.training.step < 3:
+    while panel.run.training.step < 3 or 'left' not in panel.progress.format():   # progress: about once a second
         assert time.monotonic() < end
         panel.services.pump()
         qt_app.processEvents()
-    assert '·' in panel.progress.format() and 'left' in panel.progress.format()
+        time.sleep(0.005)
+    assert '·' in panel.progress.format() and panel.progress.value() >= 1
     panel.stop_button.click()
     until_ended(qt_app, panel)
     assert panel.services.commands[-1] == 'cryotrans stop #3'

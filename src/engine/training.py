@@ -267,11 +267,13 @@ class Training:
         (budget.py); nan before a step has been timed."""
         costs = [step_cost(size, stage, self.settings) for size, stage in zip(self._sizes, self.plan)]
         rate = None
-        for index in sorted(self._times, reverse=True):
-            times = self._times[index]
-            recent = times[1:][-20:] or times       # a stage's first step prepares its data
-            rate = (index, sorted(recent)[len(recent) // 2])
-            break
+        for index in sorted(self._times, reverse=True):       # the latest stage with steps past its first
+            recent = self._times[index][1:][-20:]             # (a stage's first step prepares its data)
+            if recent:
+                rate = (index, sorted(recent)[len(recent) // 2])
+                break
+            if rate is None:
+                rate = (index, self._times[index][0])
         return seconds_left(costs, [stage.steps for stage in self.plan], self.step, rate)
 
     @property
