@@ -15,11 +15,10 @@ from chimerax.map import MapArg
 
 from .engine import MapError, Settings, Training, load_checkpoint
 from .engine.budget import gb
-from .engine.levels import LevelSpec
 from .engine.maps import output_folder
 from .engine.partition import region_summary
 from .engine.rigidity import FORMS
-from .engine.training import DEVICES, LOSSES
+from .engine.training import DEVICES, LOSSES, checkpoint_level, settings_to_resume
 from .map_levels import morph_pair, typed_spec
 from .pytorch_install import cpu_build_note, no_cuda_message
 from .run import MorphRun
@@ -52,9 +51,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     except MapError as e:
         raise UserError(f'cryotrans morph: {e}') from e
     if checkpoint is not None:       # the levels it was trained with, unless typed
-        typed = tuple(spec if spec is not None else LevelSpec('value', float(checkpoint[f'level{i}']),
-                                                              'the checkpoint\'s')
-                      for i, spec in enumerate(typed))
+        typed = tuple(checkpoint_level(checkpoint, i) if spec is None else spec for i, spec in enumerate(typed))
     if partition is not None and partition in (initial, target):
         raise UserError(f'partition #{partition.id_string} is one of the maps being morphed; give the region map '
                         f'(cryotrans partition #{initial.id_string} ... makes one)')
@@ -62,8 +59,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
         labels = None if partition is None else region_labels_on(initial, partition)
         pair = morph_pair(session.logger, initial, target, typed, labels)
         given = {k: v for k, v in settings.items() if v is not None}
-        s = Settings(**given) if checkpoint is None else \
-            Settings(**{**checkpoint['settings'], 'device': Settings.device, **given})
+        s = Settings(**given) if checkpoint is None else settings_to_resume(checkpoint, **given)
         training = Training(pair, s, checkpoint, more)
         if save_dir is not None:
             _not_in_use(session, save_dir)

@@ -25,8 +25,10 @@ LEVEL_MODES = [('shown', 'shown in ChimeraX'), ('auto', "the rule's (auto)"), ('
 STAGE_LABELS = {'refine': 'refinement', 'w2': 'regions apart', 'l2': 'regions apart'}
 
 
-def _spin(low, high, value, special=None, suffix=''):
-    s = QSpinBox()
+def _spin(low, high, value, special=None, suffix='', box=None):
+    """A spin box (whole numbers unless box is a QDoubleSpinBox made ready), its range and value;
+    special: the words for its lowest value."""
+    s = QSpinBox() if box is None else box
     s.setRange(low, high)
     s.setValue(value)
     if special:
@@ -37,16 +39,10 @@ def _spin(low, high, value, special=None, suffix=''):
 
 
 def _real(low, high, value, decimals, step, special=None, suffix=''):
-    s = QDoubleSpinBox()
-    s.setDecimals(decimals)
-    s.setRange(low, high)
-    s.setSingleStep(step)
-    s.setValue(value)
-    if special:
-        s.setSpecialValueText(special)
-    if suffix:
-        s.setSuffix(suffix)
-    return s
+    box = QDoubleSpinBox()
+    box.setDecimals(decimals)        # before the range and value, which it rounds
+    box.setSingleStep(step)
+    return _spin(low, high, value, special, suffix, box)
 
 
 def _combo(items=()):
@@ -77,6 +73,7 @@ class MorphPanel(QWidget):
         self.run = None              # the run the panel follows (the one it started, or one started by command)
         self.series_spec = None
         self.controls = {}           # morph keyword -> the control that sets it
+        self.region_map_spec = None  # the sharp map's region map (#N), when it has one
         self._told = 0               # losses of the followed run plotted so far
         self._stage = None
         self._level_timer = QTimer(self)
@@ -583,8 +580,7 @@ class MorphPanel(QWidget):
             w.setEnabled(not running)
         if not running:
             self._level_mode_changed()
-            self.use_regions.setEnabled(self.region_map_spec is not None if hasattr(self, 'region_map_spec')
-                                        else False)
+            self.use_regions.setEnabled(self.region_map_spec is not None)
 
     # ---- saved with the session -----------------------------------------------------------
     def state(self):

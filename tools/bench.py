@@ -21,7 +21,7 @@ import torch
 
 from chimerax.cryotrans.engine import Grid, Settings, Training, prepare_pair, read_map
 from chimerax.cryotrans.engine.allocator import _glibc, freed_memory_kept
-from chimerax.cryotrans.engine.budget import stage_sizes, step_bytes
+from chimerax.cryotrans.engine.budget import step_bytes
 from chimerax.cryotrans.engine.maps import resample
 from chimerax.cryotrans.engine.objective import stage_loss
 from chimerax.cryotrans.engine.partition import labels_on_grid
@@ -209,9 +209,7 @@ def _rss(field):
 
 def step_estimate(training):
     """What budget.py estimates a full-grid step of this training adds (bytes)."""
-    stage = training.plan[0]
-    size = stage_sizes(training.pair, [stage])[0]
-    return step_bytes(size, stage, training.settings, training.device.type, training.flow.recompute,
+    return step_bytes(training.stage_sizes[0], training.plan[0], training.settings, training.device.type, training.flow.recompute,
                       training.pair.region_count, training.flow.budget)
 
 

@@ -41,22 +41,28 @@ NOISE = 0.1              # σ of the target's noise / its peak
 SEED = 3
 
 
-def fetch(cache):
-    """The map and model from the ccpem-utils sdist (pip download), extracted into cache."""
+def files_from_sdist(requirement, folder, names, cache, no_binary=':all:'):
+    """{name: path} of files in a PyPI sdist's folder, fetched with pip download and extracted
+    into cache once (a second call finds them there); no_binary: pip's --no-binary."""
     os.makedirs(cache, exist_ok=True)
-    want = {name: os.path.join(cache, name) for name in ('emd_3488.mrc', '5me2.pdb')}
+    want = {name: os.path.join(cache, name) for name in names}
     if all(os.path.exists(p) for p in want.values()):
         return want
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps', '--no-binary', ':all:',
-                        SDIST, '-d', tmp], check=True)
+        subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps', '--no-binary', no_binary,
+                        requirement, '-d', tmp], check=True)
         (sdist,) = glob.glob(os.path.join(tmp, '*.tar.gz'))
         with tarfile.open(sdist) as tar:
             for name, path in want.items():
                 with open(path + '.part', 'wb') as f:
-                    f.write(tar.extractfile(f'{DATA}/{name}').read())
+                    f.write(tar.extractfile(f'{folder}/{name}').read())
                 os.replace(path + '.part', path)
     return want
+
+
+def fetch(cache):
+    """The map and model from the ccpem-utils sdist, extracted into cache."""
+    return files_from_sdist(SDIST, DATA, ('emd_3488.mrc', '5me2.pdb'), cache)
 
 
 def read_model(path):

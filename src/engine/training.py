@@ -22,6 +22,7 @@ import torch
 from .allocator import freed_memory_kept
 from .budget import check_memory, gb, seconds_left, stage_sizes, step_cost
 from .flow import Flow
+from .levels import LevelSpec
 from .maps import Grid, MapError
 from .objective import Stage, StageData, objective, partitioned_plan
 from .partition import bin_labels
@@ -248,7 +249,8 @@ class Training:
             raise MapError('more must be a number of steps to add')
         self._extend(more)
         self._stage = None
-        self._sizes = stage_sizes(pair, self.plan)
+        self.stage_sizes = stage_sizes(pair, self.plan)      # (budget.py) particles and voxels of each stage
+        self._costs = [step_cost(size, stage, self.settings) for size, stage in zip(self.stage_sizes, self.plan)]
         self._times = {}          # seconds of each step measured, by stage
         self.memory = check_memory(self, free_memory)
 
@@ -265,7 +267,6 @@ class Training:
     def seconds_left(self):
         """Seconds of training still to come, counting the stages to come at their own cost
         (budget.py); nan before a step has been timed."""
-        costs = [step_cost(size, stage, self.settings) for size, stage in zip(self._sizes, self.plan)]
         rate = None
         for index in sorted(self._times, reverse=True):       # the latest stage with steps past its first
             recent = self._times[index][1:][-20:]             # (a stage's first step prepares its data)
@@ -274,7 +275,7 @@ class Training:
                 break
             if rate is None:
                 rate = (index, self._times[index][0])
-        return seconds_left(costs, [stage.steps for stage in self.plan], self.step, rate)
+        return seconds_left(self._costs, [stage.steps for stage in self.plan], self.step, rate)
 
     @property
     def finished(self):
@@ -551,6 +552,17 @@ def save_checkpoint(path, state):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def settings_to_resume(checkpoint, **given):
+    """The settings a checkpoint was trained with, those given over them; the device is this
+    machine's own choice (auto), not the one the checkpoint was made on."""
+    return Settings(**{**checkpoint['settings'], 'device': Settings.device, **given})
+
+
+def checkpoint_level(checkpoint, i):
+    """The level map i was trained at, as a LevelSpec (for resuming without typing it)."""
+    return LevelSpec('value', float(checkpoint[f'level{i}']), 'the checkpoint\'s')
 
 
 def load_checkpoint(path):
