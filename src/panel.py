@@ -19,7 +19,7 @@ from .loss_plot import LossPlot
 # Settings' defaults, repeated here so that the panel imports no torch (engine.training's
 # Settings; tests/test_panel.py holds the two the same)
 DEFAULTS = dict(steps=1250, frames=10, lr=1e-3, loss='w2', width=100, depth=3, epsilon=1e-4,
-                sinkhornIterations=5, bin=0, seed=0, device='auto', rigidityForm='deformation')
+                sinkhornIterations=5, bin=0, seed=0, device='auto', rigidityForm='deformation', particles=32768)
 LEVEL_MODES = [('shown', 'shown in ChimeraX'), ('auto', "the rule's (auto)"), ('level', 'level'),
                ('encloseVolume', 'enclosing Å³'), ('sdLevel', 'SD from zero')]
 STAGE_LABELS = {'refine': 'refinement', 'w2': 'regions apart', 'l2': 'regions apart'}
@@ -171,6 +171,7 @@ class MorphPanel(QWidget):
         self.sinkhorn = _spin(1, 100, DEFAULTS['sinkhornIterations'])
         self.bin = _spin(0, 16, DEFAULTS['bin'], special='multi-scale')
         self.seed = _spin(0, 2 ** 31 - 1, DEFAULTS['seed'])
+        self.particles = _spin(0, 2 ** 31 - 1, DEFAULTS['particles'], special='all')
         self.refine = _spin(-1, 1000000, -1, special='600 with a resolution')
         self.report_every = _spin(1, 100000, 50)
         self.model_id = _spin(0, 100000, 0, special='next free')
@@ -190,6 +191,7 @@ class MorphPanel(QWidget):
         form.addRow('Sinkhorn iterations', self.sinkhorn)
         form.addRow('Binning', self.bin)
         form.addRow('Seed', self.seed)
+        form.addRow('Particles a step', self.particles)
         form.addRow('Refinement steps', self.refine)
         form.addRow('Refresh frames every', self.report_every)
         form.addRow('Series model #', self.model_id)
@@ -201,7 +203,7 @@ class MorphPanel(QWidget):
         self.report_every.setSuffix(' steps')
         self.controls.update(loss=self.loss, lr=self.lr, width=self.width, depth=self.depth, epsilon=self.epsilon,
                              sinkhornIterations=self.sinkhorn, bin=self.bin, seed=self.seed, refine=self.refine,
-                             reportEvery=self.report_every, modelId=self.model_id, saveDir=self.save_dir,
+                             particles=self.particles, reportEvery=self.report_every, modelId=self.model_id, saveDir=self.save_dir,
                              resume=self.resume, more=self.more, rigidityForm=self.rigidity_form,
                              colorRegions=self.color_regions)
         return box
@@ -450,7 +452,8 @@ class MorphPanel(QWidget):
         if self.resolution.value() > 0:
             words.append(f'resolution {self.resolution.value():g}')
         numbers = [('steps', self.steps), ('frames', self.frames), ('width', self.width), ('depth', self.depth),
-                   ('sinkhornIterations', self.sinkhorn), ('bin', self.bin), ('seed', self.seed)]
+                   ('sinkhornIterations', self.sinkhorn), ('bin', self.bin), ('seed', self.seed),
+                   ('particles', self.particles)]
         for key, spin in numbers:
             if spin.value() != DEFAULTS[key]:
                 words.append(f'{key} {spin.value()}')
@@ -626,7 +629,7 @@ class MorphPanel(QWidget):
     def _spins(self):
         return dict(steps=self.steps, frames=self.frames, width=self.width, depth=self.depth,
                     sinkhornIterations=self.sinkhorn, bin=self.bin, seed=self.seed, refine=self.refine,
-                    reportEvery=self.report_every, modelId=self.model_id, more=self.more)
+                    reportEvery=self.report_every, modelId=self.model_id, more=self.more, particles=self.particles)
 
     def _combos(self):
         return dict(loss=self.loss, device=self.device, rigidityForm=self.rigidity_form)

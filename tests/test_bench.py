@@ -2,11 +2,16 @@
 
 import math
 
+import numpy as np
+import torch
+
 import bench
+from chimerax.cryotrans.engine import Grid, write_map
+from helpers import blob
 
 
 def test_every_bench_table_runs_on_a_tiny_box(capsys):
-    assert bench.main(['--sizes', '20', '--repeat', '1']) == 0
+    assert bench.main(['--sizes', '20', '--repeat', '1', '--sections', 'speed,split,memory,partition']) == 0
     speed, split, memory, partition = [line.split() for line in capsys.readouterr().out.splitlines()
                                        if line.strip().startswith('20³')]
     times = speed[2:4] + speed[6:8] + split[3:7] + split[8:] + memory[2:3]     # split[7]: the rest, ± noise
@@ -14,3 +19,20 @@ def test_every_bench_table_runs_on_a_tiny_box(capsys):
     assert all(math.isfinite(float(x)) for x in speed[4:6] + speed[8:] + split[7:8])
     assert split[2] in ('yes', 'no') and len(split) == 9
     assert len(partition) == 9 and all(float(t) > 0 for t in partition[2:])
+
+
+def test_the_real_size_table_runs_a_pair_from_its_files_and_judges_it_in_the_moved_part(tmp_path, capsys):
+    """Small stand-ins named as tools/realsize_maps.py names its files: a blob moved 4 Å, its mask."""
+    g = Grid((40, 40, 40), (1.5, 1.5, 1.5), (0.0, 0.0, 0.0))
+    initial, moved = blob(g, (28, 30, 30), 5.0), blob(g, (32, 30, 30), 5.0)
+    for name, values in (('initial', initial), ('target_7.6A', moved), ('truth', moved),
+                         ('moved_mask', np.clip(moved / 0.25, 0, 1))):
+        write_map(tmp_path / f'tric_160_{name}.mrc', values.astype(np.float32), g)
+    bench.real_size_table(torch.device('cpu'), 1, str(tmp_path), ('tric_160',), ['--steps', '30', '--refine', '5'])
+    (row,) = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip().startswith('tric_160')]
+    assert 1000 < int(row[1]) < initial.size                  # the particles above the rule's level
+    prepare, train, frames, total, peak = (float(v) for v in row[2:7])
+    assert 0 < prepare + train + frames <= total and 0 < peak < 24
+    fsc_prediction, fsc_initial = float(row[7]), float(row[8])
+    assert fsc_prediction < fsc_initial         # moving it helped where it moved
+    assert row[10:] == ['1:30:w2', '1:5:refine']     # a 40³ box has no coarser grid of 24 voxels

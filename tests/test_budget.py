@@ -37,34 +37,34 @@ def test_the_estimate_is_within_a_factor_1_5_of_the_measured_peak_of_a_step():
 def test_a_run_that_does_not_fit_first_recomputes_then_is_refused_with_a_bin_that_fits():
     """The free memory is given at the boundary where the device would be asked (budget.free_memory)."""
     pair, _ = big_pair()
-    s = Settings(steps=10, bin=1)
-    need = estimate(pair, s, Training(pair, Settings(steps=10, bin=1)).plan, 'cpu')
-    recomputing = estimate(pair, s, Training(pair, Settings(steps=10, bin=1)).plan, 'cpu', True)
+    s = Settings(particles=0, steps=10, bin=1)
+    need = estimate(pair, s, Training(pair, Settings(particles=0, steps=10, bin=1)).plan, 'cpu')
+    recomputing = estimate(pair, s, Training(pair, Settings(particles=0, steps=10, bin=1)).plan, 'cpu', True)
     assert not need.recompute and recomputing.recompute and recomputing.total < 0.7 * need.total
-    fits = Training(pair, Settings(steps=10, bin=1), free_memory=(need.total + 1, 'test'))
+    fits = Training(pair, Settings(particles=0, steps=10, bin=1), free_memory=(need.total + 1, 'test'))
     assert fits.flow.recompute == 'auto'
-    tight = Training(pair, Settings(steps=10, bin=1), free_memory=((need.total + recomputing.total) // 2, 'test'))
+    tight = Training(pair, Settings(particles=0, steps=10, bin=1), free_memory=((need.total + recomputing.total) // 2, 'test'))
     assert tight.flow.recompute is True and tight.memory.recompute
     with pytest.raises(MapError) as e:
-        Training(pair, Settings(steps=10, bin=1), free_memory=(int(recomputing.total * 0.8), 'free in the test'))
+        Training(pair, Settings(particles=0, steps=10, bin=1), free_memory=(int(recomputing.total * 0.8), 'free in the test'))
     text = str(e.value)
     assert 'this run needs about' in text and 'free in the test' in text
     assert 'add bin 2 (the CLI: --bin 2)' in text, text
-    binned = Training(pair, Settings(steps=10, bin=2), free_memory=(int(recomputing.total * 0.8), 'test'))
+    binned = Training(pair, Settings(particles=0, steps=10, bin=2), free_memory=(int(recomputing.total * 0.8), 'test'))
     assert binned.memory.total <= recomputing.total * 0.8
     with pytest.raises(MapError, match=r'no coarser bin fits .*volume resample'):
-        Training(pair, Settings(steps=10, bin=1), free_memory=(10 ** 6, 'test'))
+        Training(pair, Settings(particles=0, steps=10, bin=1), free_memory=(10 ** 6, 'test'))
 
 
 def test_refinement_on_the_full_grid_is_said_when_only_refine_0_fits():
     from chimerax.cryotrans.engine.objective import Stage
     pair, _ = big_pair()
-    s = Settings(steps=10, bin=1, resolution=7.0, refine=5).check()
+    s = Settings(particles=0, steps=10, bin=1, resolution=7.0, refine=5).check()
     binned = estimate(pair, s, [Stage(2, 10, 'w2'), Stage(1, 5, 'refine')], 'cpu', True).total
     binned_no_refine = estimate(pair, s, [Stage(2, 10, 'w2')], 'cpu', True).total
     assert binned_no_refine < binned
     with pytest.raises(MapError, match=r'add bin 2 refine 0 \(the CLI: --bin 2 --refine 0\)'):
-        Training(pair, Settings(steps=10, bin=1, resolution=7.0, refine=5),
+        Training(pair, Settings(particles=0, steps=10, bin=1, resolution=7.0, refine=5),
                  free_memory=((binned + binned_no_refine) // 2, 'test'))
 
 
@@ -103,7 +103,7 @@ from test_budget import big_pair
 from chimerax.cryotrans.engine import Settings, Training
 from chimerax.cryotrans.engine.training import OutOfMemory
 pair, g = big_pair(128, 20)
-t = Training(pair, Settings(steps=40, bin=0))
+t = Training(pair, Settings(particles=0, steps=40, bin=0))
 path = {str(tmp_path / 'flow.pt')!r}
 t.run(stop=lambda: t.step >= 30, checkpoint_path=path)       # the coarse stage, and a checkpoint
 size = next(int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmSize:'))
@@ -139,7 +139,7 @@ def estimate_of_nothing():
 
 def test_time_left_counts_the_dearer_stages_to_come():
     pair, _ = big_pair(64, 8)
-    t = Training(pair, Settings(steps=50))
+    t = Training(pair, Settings(particles=0, steps=50))
     assert [(s.bin, s.steps) for s in t.plan] == [(2, 40), (1, 10)]
     sizes = stage_sizes(pair, t.plan)
     assert sizes[1].voxels == 8 * sizes[0].voxels and sizes[1].particles > 4 * sizes[0].particles
@@ -155,7 +155,7 @@ def test_time_left_counts_the_dearer_stages_to_come():
 
 def test_a_run_tells_its_time_left_from_its_own_steps():
     pair, _ = big_pair(64, 8)
-    t = Training(pair, Settings(steps=12))
+    t = Training(pair, Settings(particles=0, steps=12))
     assert math.isnan(t.seconds_left())
     seen = []
     t.run(progress=lambda step, total, loss, elapsed: seen.append(t.seconds_left()))
@@ -177,7 +177,7 @@ def test_a_gpu_step_is_estimated_with_every_particle_in_one_block():
     for all of them are held at once, where the CPU holds a cache-sized block."""
     from chimerax.cryotrans.engine.budget import step_bytes
     pair, _ = big_pair()
-    t = Training(pair, Settings(steps=10, bin=1))
+    t = Training(pair, Settings(particles=0, steps=10, bin=1))
     size, stage = stage_sizes(pair, t.plan)[0], t.plan[0]
     cpu = step_bytes(size, stage, t.settings, 'cpu', True)
     gpu = step_bytes(size, stage, t.settings, 'cuda', True)

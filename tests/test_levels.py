@@ -66,6 +66,22 @@ def test_half_height_encloses_a_blurred_ball_s_volume_and_noise_does_not_raise_i
     assert enclosed_volume(noisy, noisy_level, VOXEL) == pytest.approx(volume, rel=0.1)
 
 
+def test_half_height_stops_at_once_when_its_start_is_above_the_fixed_point(monkeypatch):
+    """A noisy map whose 3 σ start already lies above half height (the real-size ribosome's 7 Å
+    target): the level stays at the start, found in one pass of dust removal, not 50."""
+    from chimerax.cryotrans.engine import levels
+    target = blurred(ball((48, 48, 48), (24, 24, 24), 10), 2.0)
+    noisy = target + 0.25 * float(target.max()) * np.random.default_rng(1).standard_normal(target.shape).astype(
+        np.float32)
+    passes = []
+    real = levels.molecule
+    monkeypatch.setattr(levels, 'molecule', lambda *a, **k: passes.append(1) or real(*a, **k))
+    base, noise = levels.solvent(noisy)
+    start = base + max(3 * noise, 0.02 * (float(noisy.max()) - base))
+    assert half_height_level(noisy, VOXEL) == pytest.approx(start)
+    assert len(passes) == 1
+
+
 def test_half_height_is_read_above_the_solvent():
     target = blurred(ball((48, 48, 48), (24, 24, 24), 10), 2.0)
     assert half_height_level(target + 3.0, VOXEL) == pytest.approx(half_height_level(target, VOXEL) + 3.0, rel=1e-3)

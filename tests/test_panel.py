@@ -295,7 +295,8 @@ def _set(panel, keyword):
         return f'{keyword} 0.25'
     spins = dict(steps=(p.steps, 40), frames=(p.frames, 4), width=(p.width, 64), depth=(p.depth, 4),
                  sinkhornIterations=(p.sinkhorn, 7), bin=(p.bin, 2), seed=(p.seed, 5), refine=(p.refine, 30),
-                 reportEvery=(p.report_every, 5), more=(p.more, 12))
+                 reportEvery=(p.report_every, 5), more=(p.more, 12),
+                 particles=(p.particles, 5000))
     if keyword in spins:
         spin, value = spins[keyword]
         spin.setValue(value)
@@ -324,7 +325,7 @@ def _set(panel, keyword):
 
 ALONE = ['level0', 'level1', 'encloseVolume0', 'encloseVolume1', 'sdLevel0', 'sdLevel1', 'to', 'steps', 'frames',
          'resolution', 'refine', 'loss', 'lr', 'width', 'depth', 'epsilon', 'sinkhornIterations', 'bin', 'device',
-         'seed', 'rigidityForm', 'reportEvery', 'modelId', 'saveDir', 'resume', 'more']
+         'seed', 'rigidityForm', 'reportEvery', 'modelId', 'saveDir', 'resume', 'more', 'particles']
 
 
 @pytest.mark.parametrize('keyword', ALONE)

@@ -10,6 +10,7 @@ step: every particle above level, default width 100, no binning, forward + backw
 import argparse
 import gc
 import json
+import math
 import os
 import resource
 import statistics
@@ -30,7 +31,8 @@ from chimerax.cryotrans.engine.training import RIGIDITY, choose_device
 from chimerax.cryotrans.engine.wasserstein import w2_loss
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'adk')
-SECTIONS = ('speed', 'split', 'memory', 'partition')
+SECTIONS = ('speed', 'split', 'memory', 'partition', 'realsize')
+REAL_SIZE = ('tric_160', 'ribosome_256')   # tools/real_size.py's pairs (make realsize), smaller first
 LEVEL = 0.01   # of the peak: 5.4 % of the voxels are particles, as in a real map (~5-10 %)
 RECOMPUTE = {'auto': 'auto', 'on': True, 'off': False}
 
@@ -85,7 +87,7 @@ def loss_time(pair, kernel, device, repeat):
 
 
 def full_grid_training(pair, device, steps=1, kernel='fast', recompute='auto', rigidity=None):
-    training = Training(pair, Settings(steps=steps, bin=1, kernel=kernel, device=device.type, rigidity=rigidity))
+    training = Training(pair, Settings(steps=steps, bin=1, particles=0, kernel=kernel, device=device.type, rigidity=rigidity))
     training.flow.recompute = recompute
     return training
 
@@ -102,8 +104,9 @@ def refine_step_time(pair, device, steps, resolution=7.0):
     A box too coarse for 7 Å (the tests' tiny one) refines at the finest resolution it holds, 2 voxels.
     """
     resolution = max(resolution, 2 * max(pair.grid.voxel_size))
-    training = Training(pair, Settings(steps=1, bin=1, device=device.type, resolution=resolution,
+    training = Training(pair, Settings(steps=1, bin=1, particles=0, device=device.type, resolution=resolution,
                                        refine=steps + 1))
+    training.plan[-1] = training.plan[-1]._replace(bin=1)   # the full grid, not the resolution grid (schedule.py)
     return _median_step(training, 2, device)
 
 
@@ -211,6 +214,46 @@ def step_estimate(training):
     """What budget.py estimates a full-grid step of this training adds (bytes)."""
     return step_bytes(training.stage_sizes[0], training.plan[0], training.settings, training.device.type, training.flow.recompute,
                       training.pair.region_count, training.flow.budget)
+
+
+def real_size(pair, device, threads=0, data=None, extra=()):
+    """tools/real_size.py's measurements of one pair, run in a fresh process (its peak memory its own):
+    {key: value}."""
+    command = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'real_size.py'),
+               '--pair', pair, '--device', device.type] + (['--data', data] if data else []) + list(extra)
+    env = dict(os.environ, **({'OMP_NUM_THREADS': str(threads)} if threads else {}))
+    out = subprocess.run(command, capture_output=True, text=True, encoding='utf-8', env=env)
+    if out.returncode:
+        raise SystemExit(f'real_size.py --pair {pair} failed: {(out.stderr or out.stdout).strip()[-2000:]}')
+    said = {}
+    for line in out.stdout.splitlines():
+        key, _, value = line.partition(' ')
+        said[key] = value
+    return said
+
+
+def real_size_table(device, threads=0, data=None, pairs=REAL_SIZE, extra=()):
+    """The real-size section: each pair from its map files to the prediction with the target's
+    resolution given and default settings; the growth of the time with the box, from the two."""
+    print('\nreal size (issue #14): tools/real_size.py, from reading the maps to the frames, default settings '
+          'with the target\'s resolution given; FSC(0.5) against the truth inside the moved part\'s mask '
+          '(make realsize builds the pairs)')
+    print(f'{"pair":>13} {"particles":>9} {"prepare s":>9} {"train s":>8} {"frames s":>8} {"total s":>8} '
+          f'{"peak GB":>7} {"FSC pred":>8} {"initial":>7} {"target":>7}  plan (bin/particle bin:steps:loss)')
+    totals = {}
+    for name in pairs:
+        r = real_size(name, device, threads, data, extra)
+        peak = r.get('peak_rss_gb', r.get('cuda_peak_gb'))
+        particles = r['pair'].split()[1]
+        totals[name] = (int(r['pair'].split()[0].rsplit('_', 1)[-1]), float(r['start_to_prediction_s']))
+        print(f'{name:>13} {particles:>9} {float(r["prepare_s"]):>9.1f} {float(r["train_s"]):>8.1f} '
+              f'{float(r["frames_s"]):>8.1f} {float(r["start_to_prediction_s"]):>8.1f} {float(peak):>7.2f} '
+              f'{r["fsc_prediction_masked_A"]:>8} {r["fsc_initial_masked_A"]:>7} {r["fsc_target_masked_A"]:>7}  '
+              f'{r["plan"]}', flush=True)
+    if len(totals) == 2:
+        (n0, t0), (n1, t1) = sorted(totals.values())
+        print(f'time {n1}³ / {n0}³: {t1 / t0:.2f} for {(n1 / n0) ** 3:.2f}× the voxels: time ∝ box edge^'
+              f'{math.log(t1 / t0) / math.log(n1 / n0):.2f}')
 
 
 def step_memory_here(n, device, recompute='auto'):
@@ -327,6 +370,8 @@ def main(argv=None):
             peak, how, guess = step_memory(n, device, recompute)
             print(f'{n:>5}³ {particles(n):>9} {peak / 2**30:>8.3f} {guess / 2**30:>11.3f} '
                   f'{guess / max(peak, 1):>6.2f}  {how}', flush=True)
+    if 'realsize' in sections:
+        real_size_table(device, args.threads)
     if 'partition' in sections:
         print('\nfull-grid step with AdK partitioned into its 3 domains (the same particles), s/step: one '
               f'field; 3 fields without rigidity; 3 fields with rigidity λ {RIGIDITY:g} (deformation form); the '

@@ -3,17 +3,20 @@
 # one real-size run, and a short table last.  For the device machine (Python 3.12 with a CUDA torch
 # and numpy 2, no ChimeraX, no package registry): the engine is imported from src/ as
 # chimerax.cryotrans.engine without the bundle; mrcfile, which is missing there, travels as a wheel in
-# .whl/ (carry it).  Prepared here with:
+# .whl/, and the real-size pairs are built there from the two structure files of `make realsize`
+# (31 MB; carry them).  Prepared here with:
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux2014_x86_64 -d .whl mrcfile==1.5.4
-# and run there as:  bash tools/gpu_check.sh      (DEVICE=cpu SIZES=32,48 REAL=48 W2=20 to try it on a CPU)
+#   make realsize
+# and run there (the device tool's carry: .whl, data/realsize/mmcif_6zu5.cif, data/realsize/pdb4v8r_h36.pdb) as:
+#   bash tools/gpu_check.sh      (DEVICE=cpu SIZES=32,48 REAL=tric_160 W2=20 to try it on a CPU)
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}
 SIZES=${SIZES:-64,128,160,256}
-REAL=${REAL:-256}
+REAL=${REAL:-ribosome_256}
 W2=${W2:-2000}
 LOG=${OUT:-/tmp/gpu_check}
 mkdir -p "$LOG"
@@ -33,11 +36,16 @@ $PY -c 'import sys, numpy, torch; print("python", sys.version.split()[0], "numpy
 ENGINE_TESTS="tests/test_splat_flow.py tests/test_wasserstein.py tests/test_training.py tests/test_refinement.py
     tests/test_fsc.py tests/test_levels.py tests/test_partition.py tests/test_verdict.py tests/test_maps.py
     tests/test_budget.py tests/test_hinge.py"
-timeout 120 $PY -m pytest -q -p no:cacheprovider $ENGINE_TESTS 2>&1 | tee "$LOG/tests.txt" | tail -15
-timeout 60 $PY tools/bench.py --device "$DEVICE" --sizes "$SIZES" --sections speed,split,memory --repeat 3 \
+timeout 100 $PY -m pytest -q -p no:cacheprovider $ENGINE_TESTS 2>&1 | tee "$LOG/tests.txt" | tail -15
+timeout 45 $PY tools/bench.py --device "$DEVICE" --sizes "$SIZES" --sections speed,split,memory --repeat 3 \
     2>&1 | tee "$LOG/bench.txt"
-timeout 90 $PY tools/real_size.py --size "$REAL" --device "$DEVICE" 2>&1 | tee "$LOG/real.txt"
-timeout 30 $PY tools/real_size.py --size 160 --device "$DEVICE" --w2-steps "$W2" 2>&1 | tee "$LOG/w2.txt"
+if ! ls data/realsize/ribosome_256_moved_mask.mrc data/realsize/tric_160_moved_mask.mrc >/dev/null 2>&1; then
+    timeout 90 $PY tools/realsize_maps.py --out data/realsize 2>&1 | tail -4 | tee "$LOG/maps.txt"
+fi
+timeout 90 $PY tools/real_size.py --pair "$REAL" --device "$DEVICE" 2>&1 | tee "$LOG/real.txt"
+timeout 30 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --w2-steps "$W2" 2>&1 | tee "$LOG/w2.txt"
+timeout 45 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --w2-steps "$W2" --particles 0 2>&1 \
+    | tee "$LOG/w2_all.txt"
 echo
 echo "== gpu_check: $(cat "$LOG/versions.txt")"
 echo "engine tests on $DEVICE: $(grep -E 'passed|failed|error' "$LOG/tests.txt" | tail -1)"
@@ -45,6 +53,9 @@ echo "bench full-grid step s (box, particles, step s, MLP s, splat s, loss s, re
 awk '/^full-grid step/ {on=1} on && /³/ {print "   " $0} /^$/ {on=0}' "$LOG/bench.txt"
 echo "bench memory (box, particles, peak GB, estimate GB, ratio):"
 awk '/^peak memory/ {on=1} on && /³/ {print "   " $1, $2, $3, $4, $5} /^$/ {on=0}' "$LOG/bench.txt"
-echo "real size ${REAL}³, resolution 7, default schedule:"
+echo "real size $REAL, the target's resolution given, default schedule:"
 sed 's/^/   /' "$LOG/real.txt"
-echo "160³, full-grid W2 steps alone: $(grep '^w2_steps' "$LOG/w2.txt" || tail -1 "$LOG/w2.txt")"
+for f in w2 w2_all; do
+    echo "tric 160³, full-grid W2 steps alone, $(grep '^w2_particles' "$LOG/$f.txt"): \
+$(grep '^w2_steps' "$LOG/$f.txt" || tail -1 "$LOG/$f.txt")"
+done

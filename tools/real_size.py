@@ -1,70 +1,113 @@
-"""One run from start to prediction on a real-size box, timed, with FSC against the truth.
+"""One run from the map files to the prediction on a real-size pair, timed, judged against the truth.
 
-    python tools/real_size.py --size 256 [--device cuda] [--w2-steps 2000] [--out DIR]
+    python tools/real_size.py [--pair ribosome_256|tric_160] [--device cuda] [--particles N]
+                              [--bin-all] [--w2-steps 2000] [--out DIR] [--data data/realsize]
 
-The pair is the bench's (tools/bench.py adk_pair): AdK open 3 Å → closed 7 Å resampled onto an
-n³ box of the same physical size, so it is a small protein at needlessly fine voxels, not yet
-the real-size complex issue #14 asks for; the truth is the closed map at 3 Å on the same box.
-Prints one line per measurement, `key value`, for tools/gpu_check.sh's table.
+The pairs are tools/realsize_maps.py's (make realsize): an 80S ribosome on 256³ (1.1 Å voxels,
+its small subunit turned 8°, target 7 Å) and TRiC on 160³.  The clock runs from reading the two
+map files to the frames in memory (and written, with --out), as `cryotrans morph` would do them,
+with the target's resolution given.  FSC(0.5) against the truth is read inside the moved part's
+soft mask (whole-map FSC cannot tell: most of the ribosome does not move) and over the box.
+--bin-all: every step on the full grid, with every particle (the comparison issue #14 asks for).
+Prints one line per measurement, `key value`, for tools/gpu_check.sh's and make bench's tables.
 """
 
 import argparse
 import os
+import resource
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+PAIRS = {'ribosome_256': ('ribosome_256_target_7A.mrc', 7.0), 'tric_160': ('tric_160_target_7.6A.mrc', 7.6)}
+
+
+def pair_files(data, name):
+    """(initial, target, truth, mask) paths of a pair, and the target's resolution; SystemExit if absent."""
+    target, resolution = PAIRS[name]
+    paths = [os.path.join(data, f) for f in (f'{name}_initial.mrc', target, f'{name}_truth.mrc',
+                                             f'{name}_moved_mask.mrc')]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise SystemExit(f'{", ".join(missing)} missing: make them with `make realsize` '
+                         f'(python tools/realsize_maps.py --out {data})')
+    return paths, resolution
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--size', type=int, default=256)
+    p.add_argument('--pair', default='ribosome_256', choices=sorted(PAIRS))
+    p.add_argument('--data', default=os.path.join(ROOT, 'data', 'realsize'))
     p.add_argument('--device', default='auto')
-    p.add_argument('--resolution', type=float, default=7.0)
+    p.add_argument('--particles', type=int, default=None, help='most particles a step moves (default the engine\'s)')
     p.add_argument('--steps', type=int, default=None, help='W2 steps (default the engine\'s)')
+    p.add_argument('--refine', type=int, default=None, help='refinement steps (default the engine\'s)')
+    p.add_argument('--bin-all', action='store_true', help='every step on the full grid with every particle')
     p.add_argument('--w2-steps', type=int, default=0,
                    help='instead, time this many full-grid W2 steps alone (the public release\'s log: 2000 at 160³)')
+    p.add_argument('--out', default=None, help='write the frames here as MRC files, as the CLI does')
     args = p.parse_args(argv)
+    (initial, target, truth, mask), resolution = pair_files(args.data, args.pair)
     import torch
-    from bench import DATA, adk_pair, sync
-    from chimerax.cryotrans.engine import Settings, Training, read_map, resample
+    from bench import sync
+    from chimerax.cryotrans.engine import Settings, Training, prepare_pair, read_map
     from chimerax.cryotrans.engine.fsc import fsc_resolution
     from chimerax.cryotrans.engine.training import choose_device
     device = choose_device(args.device)
     start = time.perf_counter()
-    pair = adk_pair(args.size)
-    truth, gt = read_map(os.path.join(DATA, 'adk_closed_3A.mrc'))
-    truth = resample(truth, gt, pair.grid)
-    print(f'pair {args.size} {int((pair.initial > 0).sum())} particles, {pair.grid.voxel_size[0]:.3g} A voxels',
-          flush=True)
+    f0, g0 = read_map(initial)
+    f1, g1 = read_map(target)
+    pair = prepare_pair(f0, g0, f1, g1, log=lambda m: None)
+    prepared = time.perf_counter()
+    print(f'pair {args.pair} {int((pair.initial > 0).sum())} particles, {g0.voxel_size[0]:.3g} A voxels, '
+          f'{"x".join(map(str, g0.shape))}', flush=True)
+    print(f'prepare_s {prepared - start:.1f}', flush=True)
     if args.w2_steps:
-        w2 = Training(pair, Settings(device=device.type, steps=args.w2_steps, bin=1))
+        particles = Settings.particles if args.particles is None else args.particles
+        w2 = Training(pair, Settings(device=device.type, steps=args.w2_steps, bin=1, particles=particles))
+        print(f'w2_particles_per_step {w2.stage_sizes[0].particles}', flush=True)
         sync(device)
         t0 = time.perf_counter()
         w2.run()
         sync(device)
         print(f'w2_steps_{args.w2_steps}_s {time.perf_counter() - t0:.1f}')
         return 0
-    settings = Settings(device=device.type, resolution=args.resolution)
-    if args.steps:
-        settings.steps = args.steps
-    t0 = time.perf_counter()
+    given = {k: v for k, v in (('particles', args.particles), ('steps', args.steps), ('refine', args.refine))
+             if v is not None}
+    if args.bin_all:
+        given.update(bin=1, particles=0)
+    settings = Settings(device=device.type, resolution=resolution, **given)
     training = Training(pair, settings)
+    plan = ' '.join(f'{s.bin}{"/" + str(s.particle_bin) if s.particle_bin else ""}:{s.steps}:{s.loss}'
+                    for s in training.plan)
+    print(f'plan {plan}', flush=True)
     print(f'memory_estimate_gb {training.memory.total / 2**30:.2f}', flush=True)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
     training.run()
+    trained = time.perf_counter()
     frames = training.frames()
+    if args.out:
+        from chimerax.cryotrans.engine.cli import write_frames
+        os.makedirs(args.out, exist_ok=True)
+        write_frames(args.out, frames, pair.grid)
     sync(device)
     done = time.perf_counter()
-    print(f'train_and_frames_s {done - t0:.1f}')
+    print(f'train_s {trained - prepared:.1f}')
+    print(f'frames_s {done - trained:.1f}')
     print(f'start_to_prediction_s {done - start:.1f}')
     if device.type == 'cuda':
         print(f'cuda_peak_gb {torch.cuda.max_memory_allocated(device) / 2**30:.2f}')
+    else:
+        print(f'peak_rss_gb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f}')
+    t, gt = read_map(truth)
+    m, _ = read_map(mask)
     vs = pair.grid.voxel_size
-    print(f'fsc_prediction_A {fsc_resolution(frames[-1], truth, vs):.2f}')
-    print(f'fsc_target_A {fsc_resolution(pair.target, truth, vs):.2f}', flush=True)
+    for name, values in (('prediction', frames[-1]), ('initial', frames[0]), ('target', pair.target_map)):
+        print(f'fsc_{name}_masked_A {fsc_resolution(values, t, vs, mask=m):.2f}')
+    print(f'fsc_prediction_whole_A {fsc_resolution(frames[-1], t, vs):.2f}', flush=True)
     return 0
 
 

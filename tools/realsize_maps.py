@@ -19,8 +19,9 @@ R0 3.3 Å, target 7 Å; TRiC: 1.25 Å, 3.8 Å, 7.6 Å.  Deterministic.
     python tools/realsize_maps.py --out data/realsize [--pairs ribosome,tric]   (make realsize; downloads 35 MB)
 
 Writes ribosome_256_initial.mrc, ribosome_256_target_7A.mrc (target), ribosome_256_truth.mrc,
-tric_160_initial.mrc, tric_160_target_7.6A.mrc, tric_160_truth.mrc (the target's name
-carries its resolution), and keeps mmcif_6zu5.cif and pdb4v8r_h36.pdb from the sdist.
+ribosome_256_moved_mask.mrc (a soft mask of the moved part in the truth, for FSC where the motion
+is), and the same four of tric_160 (the target's name carries its resolution); keeps
+mmcif_6zu5.cif and pdb4v8r_h36.pdb from the sdist.
 """
 
 import argparse
@@ -48,6 +49,8 @@ MARGIN = 12.0            # Å of box beyond the atoms of both conformations
 VOXELS_PER_RESOLUTION = 3.0
 RESOLUTION = 7.0
 NOISE = 0.1              # σ of the target's noise / its peak
+MASK_RESOLUTION = 10.0   # Å: the moved part's soft mask, for FSC where the motion is (moved_mask)
+MASK_LEVEL = 0.25        # the mask is 1 from this fraction of that map's peak up, falling to 0 below
 CHUNK_BYTES = 4e8        # simulate's per-atom windows, a chunk of atoms at a time
 LABEL = b'CryoTRANS tools/realsize_maps.py'
 # name: (file, grid edge, degrees, seed)
@@ -171,6 +174,15 @@ def write_map(path, values, origin, voxel):
     os.replace(path + '.part', path)
 
 
+def moved_mask(xyz, z, origin, voxel, size):
+    """A soft mask (0..1) of the moved part where the truth has it: its map at MASK_RESOLUTION, 1 from
+    MASK_LEVEL of its peak up.  Whole-map FSC cannot judge a prediction when most of the molecule
+    did not move (the unmoved initial map of the ribosome scores the map's own 3.3 Å); FSC inside
+    this mask can."""
+    m = molmap(xyz, z, origin, voxel, size, MASK_RESOLUTION)
+    return np.clip(m / (MASK_LEVEL * float(m.max())), 0, 1).astype(np.float32)
+
+
 def make_pair(name, path, out):
     """One pair: read, turn, choose the grid, simulate and write the three maps; print what it made."""
     start = time.perf_counter()
@@ -207,8 +219,10 @@ def make_pair(name, path, out):
     noise = lowpass(rng.standard_normal(target.shape), voxel, res)
     target = target + NOISE * float(target.max()) * (noise / noise.std()).astype(np.float32)
     del noise
-    names = [f'{stem}_initial.mrc', f'{stem}_target_{res:g}A.mrc', f'{stem}_truth.mrc']
+    names = [f'{stem}_initial.mrc', f'{stem}_target_{res:g}A.mrc', f'{stem}_truth.mrc', f'{stem}_moved_mask.mrc']
     write_map(os.path.join(out, names[1]), target, origin, voxel)
+    del target
+    write_map(os.path.join(out, names[3]), moved_mask(moved[moving], z[moving], origin, voxel, size), origin, voxel)
     print(f'{name}: wrote {", ".join(names)} to {out} in {time.perf_counter() - start:.0f} s', flush=True)
 
 

@@ -8,6 +8,7 @@ frames of a pseudo-trajectory whose last frame is the predicted map.
 from .levels import LevelSpec, auto_levels, enclosed_volume, half_height_level, level_enclosing
 from .maps import Grid, MapError, read_map, write_map, resample
 from .pair import MapPair, prepare_pair
-from .training import (Settings, Training, choose_device, schedule, trajectory_frames,
+from .schedule import schedule
+from .training import (Settings, Training, choose_device, trajectory_frames,
                        save_checkpoint, load_checkpoint, flow_from_checkpoint)
 from .fsc import fsc_curve, fsc_resolution, resolution, correlation

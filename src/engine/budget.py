@@ -47,17 +47,15 @@ class StageSize:
 
 def stage_sizes(pair, plan):
     """(particles, voxels, longest edge) of each stage of a plan, from the initial map binned as the stage bins it."""
+    from .schedule import occupied
     filled = pair.initial > 0
-    sizes = {}
-    for stage in plan:
-        f = stage.bin
-        if f not in sizes:
-            pad = [(0, (-n) % f) for n in filled.shape]
-            v = np.pad(filled, pad) if f > 1 else filled
-            nz, ny, nx = v.shape
-            binned = v.reshape(nz // f, f, ny // f, f, nx // f, f).any((1, 3, 5)) if f > 1 else v
-            sizes[f] = StageSize(int(np.count_nonzero(binned)), int(binned.size), max(binned.shape))
-    return [sizes[stage.bin] for stage in plan]
+    grids = {}
+
+    def grid(f):
+        if f not in grids:
+            grids[f] = occupied(filled, f)
+        return grids[f]
+    return [StageSize(grid(stage.particles_from)[0], *grid(stage.bin)[1:]) for stage in plan]
 
 
 def kept_activations(size, settings):
@@ -205,8 +203,8 @@ def check_memory(training, free=None):
     Returns the MemoryEstimate it will run with; sets the flow to recompute its
     activations when only that makes it fit.  free: (bytes, where), else free_memory.
     """
-    from .training import schedule
-    from .objective import Stage
+    from dataclasses import replace
+    from .schedule import plan as plan_of
     free, where = free_memory(training.device) if free is None else free
     kind, s, pair, flow = training.device.type, training.settings, training.pair, training.flow
     sizes = training.stage_sizes
@@ -221,9 +219,7 @@ def check_memory(training, free=None):
     fits = None
     for k in (2, 4, 8):
         for refine in ((s.refine, 0) if s.refine else (0,)):
-            plan = [Stage(f, n, s.loss) for f, n in schedule(pair.initial.shape, s.steps, k)]
-            if refine:
-                plan.append(Stage(1, refine, 'refine'))
+            plan = plan_of(pair.initial, pair.grid.voxel_size, replace(s, bin=k, refine=refine), pair.region_count)
             if estimate(pair, s, plan, kind, True).total <= free:
                 fits = f'bin {k}' + (' refine 0' if s.refine and not refine else '')
                 break

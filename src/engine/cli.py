@@ -70,7 +70,8 @@ def _settings(args, checkpoint=None):
     run goes on as it was started without its options typed again; the device is this machine's)."""
     s = Settings() if checkpoint is None else settings_to_resume(checkpoint)
     for name in ('steps', 'frames', 'depth', 'width', 'lr', 'loss', 'epsilon', 'sinkhorn_iterations',
-                 'kernel', 'bin', 'seed', 'device', 'resolution', 'refine', 'rigidity', 'rigidity_form'):
+                 'kernel', 'bin', 'seed', 'device', 'resolution', 'refine', 'rigidity', 'rigidity_form',
+                 'particles'):
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     return s.check()
@@ -277,6 +278,8 @@ def parser():
     m.add_argument('--sinkhorn-iterations', type=int, help='Sinkhorn iterations per step (default 5)')
     m.add_argument('--kernel', choices=KERNELS, help='how the Sinkhorn kernel is applied (default fast)')
     m.add_argument('--bin', type=int, help='0: multi-scale (default); k: train on maps binned by k')
+    m.add_argument('--particles', type=int, metavar='N',
+                   help=f'most particles a training step moves (default {Settings.particles}; 0: all of them)')
     m.add_argument('--seed', type=int)
     m.add_argument('--device', choices=DEVICES)
     m.add_argument('--report-every', type=int, default=50, help='print and checkpoint every N steps')

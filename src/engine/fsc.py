@@ -47,8 +47,11 @@ def resolution(freq, curve, cutoff=0.5):
     return 1.0 / f
 
 
-def fsc_resolution(a, b, voxel_size, cutoff=0.5):
-    """Map-to-map FSC resolution (Å) at one cutoff (0.5 or 0.143, say)."""
+def fsc_resolution(a, b, voxel_size, cutoff=0.5, mask=None):
+    """Map-to-map FSC resolution (Å) at one cutoff (0.5 or 0.143, say); mask (0..1, same grid):
+    both maps multiplied by it first, to judge one part (where a motion is) alone."""
+    if mask is not None:
+        a, b = a * mask, b * mask
     return resolution(*fsc_curve(a, b, voxel_size), cutoff)
 
 

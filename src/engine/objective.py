@@ -34,11 +34,19 @@ from .wasserstein import l2_loss, w2_loss
 
 class Stage(NamedTuple):
     """One part of the schedule: every step of it on maps binned by `bin`, with one loss;
-    shared: one field moves every region (a partition's first stage)."""
+    shared: one field moves every region (a partition's first stage); particle_bin: the
+    particles come from the initial map binned by this factor (≥ bin; 0: by bin), so that a
+    large map's step moves fewer of them while its loss is still measured on the finer grid."""
     bin: int
     steps: int
     loss: str
     shared: bool = False
+    particle_bin: int = 0
+
+    @property
+    def particles_from(self):
+        """The binning factor of the stage's particles."""
+        return self.particle_bin or self.bin
 
 
 def partitioned_plan(plan):

@@ -24,11 +24,12 @@ from .budget import check_memory, gb, seconds_left, stage_sizes, step_cost
 from .flow import Flow
 from .levels import LevelSpec
 from .maps import Grid, MapError
-from .objective import Stage, StageData, objective, partitioned_plan
+from .objective import Stage, StageData, objective
 from .partition import bin_labels
 from .particles import particles
 from .refinement import resolution_filter
 from .rigidity import FORMS, Rigidity
+from .schedule import plan
 from .splat import splat
 from .wasserstein import KERNELS
 
@@ -37,6 +38,7 @@ DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 CHECKPOINT_FORMAT = 1
 REFINE_STEPS = 600   # refinement's default when the target's resolution is given
 RIGIDITY = 1.0       # each region's λ when a partition is given without rigidity (docs/benchmarks.md)
+PARTICLES = 32768    # most particles a training step moves by default (schedule.py; docs/benchmarks.md, Real size)
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Settings:
     refine: int = None        # refinement steps after the others; None: REFINE_STEPS with a resolution
     rigidity: tuple = None    # λ per region (one value: all regions); None: RIGIDITY with a partition, else 0
     rigidity_form: str = 'deformation'   # how rigidity is measured: rigidity.FORMS
+    particles: int = PARTICLES   # most particles a training step moves (schedule.py); 0: all
 
     def check(self, regions=None):
         """Raise MapError for values that cannot work, naming the setting; fills in refine,
@@ -82,6 +85,8 @@ class Settings:
                 raise MapError(f'{name} must be a positive number, not {value}')
         if self.bin < 0:
             raise MapError('bin must be 0 (automatic multi-scale) or a positive binning factor')
+        if self.particles < 0:
+            raise MapError('particles must be 0 (every particle in every step) or the most a step may move')
         for name, allowed in (('loss', LOSSES), ('kernel', KERNELS), ('device', DEVICES),
                               ('rigidity_form', FORMS)):
             if getattr(self, name) not in allowed:
@@ -155,30 +160,6 @@ def choose_device(name='auto'):
     return torch.device(name)
 
 
-def schedule(shape, steps, bin=0, refine=False):
-    """Binning factors and step counts, coarsest first.
-
-    Automatic: halve the grid while its longest edge stays ≥ 24 voxels; the full
-    grid gets a fifth of the steps, the coarser grids share the rest.  Measured on
-    the AdK demo (64³): the full grid's gain comes within its first 100-200 steps,
-    and a coarser start (16³) made the prediction worse.  When refinement follows
-    (refine=True), it does the full grid's work and the coarser grids share all the
-    steps: measured on AdK, the same FSC in 40 % less time.
-    """
-    if bin:
-        return [(bin, steps)]
-    factors = [1]
-    while max(shape) / (factors[-1] * 2) >= 24:
-        factors.append(factors[-1] * 2)
-    if len(factors) == 1 or steps < 2 * len(factors):
-        return [(1, steps)]
-    fine = 0 if refine else max(1, steps // 5)
-    coarse = factors[:0:-1]
-    share = [(steps - fine) // len(coarse)] * len(coarse)
-    share[0] += steps - fine - sum(share)
-    return list(zip(coarse, share)) + ([(1, fine)] if fine else [])
-
-
 def bin_map(values, factor):
     """Sum blocks of factor³ voxels (padding the far edges), keeping the total mass."""
     if factor == 1:
@@ -224,13 +205,7 @@ class Training:
             raise MapError('refinement needs the target map as it is (prepare the pair with prepare_pair)')
         _check_resolution(self.settings.resolution, pair.grid)
         self.device = choose_device(settings.device)
-        refine = self.settings.refine
-        self.plan = [Stage(factor, n, settings.loss) for factor, n in
-                     schedule(pair.initial.shape, settings.steps, settings.bin, refine > 0)]
-        if refine:
-            self.plan.append(Stage(1, refine, 'refine'))    # on the full grid: it is there for the detail
-        if pair.region_count > 1:
-            self.plan = partitioned_plan(self.plan)
+        self.plan = plan(pair.initial, pair.grid.voxel_size, self.settings, pair.region_count)
         self.flow = new_flow(settings, pair.region_count).to(self.device)
         if self.plan[0].shared:
             self.flow.share_first_field()
@@ -313,6 +288,10 @@ class Training:
                       if saved['steps'] != here['steps'] or saved['refine'] != here['refine'] else '')
             raise MapError(f'the checkpoint was trained with other settings: {", ".join(differ)}; '
                            f'resume with the same ones (left out, the checkpoint\'s are used){longer}')
+        if 'schedule' in ckpt:      # the stages it was trained on, less the steps added (they are added again)
+            stored = [Stage(*stage) for stage in ckpt['schedule']]
+            stored[-1] = stored[-1]._replace(steps=stored[-1].steps - int(ckpt.get('more', 0)))
+            self.plan = stored
         self.flow.load_state_dict(ckpt['flow'])
         check_flow(self.flow)
         self.optimizer.load_state_dict(ckpt['optimizer'])   # refinement's own, past its first step
@@ -345,13 +324,15 @@ class Training:
         stage = self.plan_stage(step)
         if self._stage is None or self._stage.stage is not stage:
             dev, pair, s = self.device, self.pair, self.settings
-            f0 = bin_map(torch.from_numpy(pair.initial).to(dev), stage.bin)
             step_unit = tuple(h * stage.bin for h in pair.grid.unit_step)
+            coarse = stage.particles_from
+            f0 = bin_map(torch.from_numpy(pair.initial).to(dev), coarse)
+            particle_step = tuple(h * coarse for h in pair.grid.unit_step)
             labels = None
             if pair.regions is not None:
                 labels = bin_labels(torch.from_numpy(pair.regions).to(dev),
-                                    torch.from_numpy(pair.initial > 0).to(dev), stage.bin, pair.region_count)
-            moving = particles(f0, step_unit, labels, pair.region_count)
+                                    torch.from_numpy(pair.initial > 0).to(dev), coarse, pair.region_count)
+            moving = particles(f0, particle_step, labels, pair.region_count)
             if stage.shared:        # every region's particles through the first field
                 moving = moving._replace(sections=[sum(moving.sections)] + [0] * (pair.region_count - 1))
             transfer = None
@@ -363,8 +344,8 @@ class Training:
                 f1 = bin_map(torch.from_numpy(pair.target).to(dev), stage.bin)
             rigidity = None
             if any(s.rigidity) and not stage.shared:
-                rigidity = Rigidity(moving, step_unit, s.rigidity, s.rigidity_form, s.seed)
-            self._stage = StageData(stage, tuple(f0.shape), step_unit, moving, f1, transfer, rigidity)
+                rigidity = Rigidity(moving, particle_step, s.rigidity, s.rigidity_form, s.seed)
+            self._stage = StageData(stage, tuple(f1.shape), step_unit, moving, f1, transfer, rigidity)
         return self._stage
 
     def run(self, progress=None, stop=None, checkpoint_path=None, checkpoint_every=0):

@@ -1,0 +1,85 @@
+"""The schedule (engine/schedule.py): the resolution grid, and at most `particles` particles a step."""
+
+import numpy as np
+import pytest
+import torch
+
+from chimerax.cryotrans.engine import Grid, Settings, Training, prepare_pair
+from chimerax.cryotrans.engine.objective import Stage
+from chimerax.cryotrans.engine.schedule import occupied, particle_bin, plan, resolution_bin
+from chimerax.cryotrans.engine.training import load_checkpoint, save_checkpoint
+from helpers import blob, centroid
+
+QUIET = dict(log=lambda message: None)
+
+
+def test_the_resolution_grid_has_voxels_a_third_of_the_resolution_and_24_voxels_across_at_least():
+    assert resolution_bin((256,) * 3, (1.1,) * 3, 7.0) == 2        # the real-size ribosome: 2.2 Å voxels
+    assert resolution_bin((64,) * 3, (1.5,) * 3, 7.0) == 1         # the AdK demo keeps its full grid
+    assert resolution_bin((64,) * 3, (1.5,) * 3, 9.0) == 2         # 9 Å is held by 3 Å voxels exactly
+    assert resolution_bin((64,) * 3, (1.5,) * 3, 8.9) == 1
+    assert resolution_bin((48,) * 3, (1.0,) * 3, 30.0) == 2        # not below 24 voxels across
+    assert resolution_bin((256,) * 3, (1.1,) * 3, 0) == 1           # no resolution: the full grid
+
+
+def test_particles_come_from_the_finest_binning_that_keeps_within_the_most_a_step_moves():
+    filled = np.zeros((40, 40, 40), bool)
+    filled[5:35, 8:30, 10:32] = True                 # 30 × 22 × 22 = 14520 voxels
+    assert particle_bin(filled, 1, 0) == 0            # no limit
+    assert particle_bin(filled, 1, 20000) == 0        # the grid's own are few enough
+    p = particle_bin(filled, 1, 2000)
+    assert occupied(filled, p)[0] <= 2000 < occupied(filled, p - 1)[0]
+    assert particle_bin(filled, p, 2000) == 0         # a stage on that grid moves its own
+    assert particle_bin(filled, 1, 500) > p
+    count, voxels, longest = occupied(filled, 3)      # 3 does not divide 40: the far blocks are padded
+    assert (voxels, longest) == (14 ** 3, 14) and count == 11 * 8 * 8     # z 5-34: blocks 1-11
+
+
+def _pair(n=48, voxel=1.5, shift=6.0, sigma=5.0):
+    g = Grid((n, n, n), (voxel,) * 3, (0.0, 0.0, 0.0))
+    c = n * voxel / 2
+    return prepare_pair(blob(g, (c - shift / 2, c, c), sigma), g, blob(g, (c + shift / 2, c, c), sigma), g,
+                        0.05, 0.05, **QUIET), g
+
+
+def test_a_plan_refines_on_the_resolution_grid_with_the_loss_on_the_coarser_ones_and_particles_capped():
+    pair, _ = _pair(96, 1.0)
+    full = int((pair.initial > 0).sum())
+    stages = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=full // 10).check())
+    assert [(s.bin, s.loss) for s in stages] == [(4, 'w2'), (2, 'refine')]    # 96³ binned by 2 and 4 only
+    for s in stages:
+        moved = occupied(pair.initial > 0, s.particles_from)[0]
+        assert moved <= full // 10 and s.particles_from >= s.bin
+    every = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=0).check())
+    assert [s.bin for s in every] == [s.bin for s in stages] and all(s.particle_bin == 0 for s in every)
+
+
+def test_a_stage_with_coarser_particles_carries_the_map_and_its_frames_are_on_the_full_grid():
+    pair, g = _pair()
+    full = int((pair.initial > 0).sum())
+    training = Training(pair, Settings(steps=120, bin=1, particles=full // 6, lr=3e-3))
+    (stage,) = training.plan
+    assert stage.particle_bin >= 2
+    training.run()
+    data = training.stage_data(0)
+    assert data.particles.mass.numel() <= full // 6 and data.shape == pair.initial.shape
+    assert float(data.particles.mass.sum()) == pytest.approx(float(pair.initial.sum()), rel=1e-5)
+    frames = training.frames()
+    assert frames[-1].shape == pair.initial.shape
+    assert training.losses[-1] < 0.5 * training.losses[0]
+    x0, x1 = centroid(frames[0], g)[0], centroid(frames[-1], g)[0]
+    assert x1 - x0 == pytest.approx(6.0, abs=1.5)
+
+
+def test_a_checkpoint_goes_on_with_the_stages_it_was_trained_on(tmp_path):
+    """An older checkpoint (its stages without particle bins, refinement on the full grid) resumes on
+    its own schedule, not on the one today's rules would choose."""
+    pair, _ = _pair(48, 1.0)
+    first = Training(pair, Settings(steps=6, resolution=7.0, refine=4))
+    first.run(stop=lambda: first.step >= 3)
+    state = first.checkpoint()
+    state['schedule'] = [[4, 6, 'w2', False], [1, 4, 'refine', False]]
+    save_checkpoint(tmp_path / 'flow.pt', state)
+    again = Training(pair, Settings(steps=6, resolution=7.0, refine=4), load_checkpoint(tmp_path / 'flow.pt'), more=2)
+    assert again.plan == [Stage(4, 6, 'w2'), Stage(1, 6, 'refine')]
+    assert all(torch.equal(a, b) for a, b in zip(again.flow.parameters(), first.flow.parameters()))
