@@ -93,6 +93,16 @@ def pump(session):
         r.pump()
 
 
+REFRESH_SHARE = 0.1   # refreshing the frames takes at most this share of a run's time
+
+
+def refresh_due(spent, elapsed):
+    """Whether a refresh of the frames is due at a report step: frames are made from every particle
+    of the full grid (on a 256³ map, seconds each time), so a refresh is skipped while refreshing has
+    taken more than REFRESH_SHARE of the training time so far; small maps refresh at every report."""
+    return spent <= REFRESH_SHARE * elapsed
+
+
 class MorphRun(Task):
     """One training run and the MapSeries it refreshes; stays listed until the series closes."""
 
@@ -116,6 +126,7 @@ class MorphRun(Task):
         self._work = queue.Queue()
         self._main = threading.get_ident()
         self._said = 0.0
+        self._refreshing = 0.0      # seconds spent making frames for refreshes so far
         self._told = 0            # losses handed to listeners so far
         self._handler = session.triggers.add_handler('remove models', self._models_removed)
 
@@ -184,13 +195,19 @@ class MorphRun(Task):
     def _progress(self, step, steps, loss, elapsed):
         """Worker side: frames every report_every steps, the status line and listeners at most once a second."""
         t = self.training
+        ended = t.stage_ended_note(step)
+        if ended:
+            self._post(self.session.logger.info, f'{self.name}: step {step}: {ended}')
         if t.refinement_starts_after(step):
             self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; '
                        f'now {t.refinement_note()}')
         if step < steps and t.plan_stage(step) is not t.plan_stage(step - 1):
             self._post(self._tell, self._event('stage'))
-        if step % self.report_every == 0 and step < steps:
-            self._post(self._show, t.frames(), step, self._region_paths())
+        if step % self.report_every == 0 and step < steps and refresh_due(self._refreshing, t.elapsed):
+            began = time.perf_counter()
+            frames = t.frames()
+            self._post(self._show, frames, step, self._region_paths())
+            self._refreshing += time.perf_counter() - began
         if step % self.report_every == 0 or time.monotonic() - self._said >= 1 or step == steps:
             self._said = time.monotonic()
             left = t.seconds_left()

@@ -232,3 +232,13 @@ def test_chimerax_exiting_while_a_run_trains_stops_it_cleanly_keeping_its_frames
     from chimerax.cryotrans.engine import read_map
     frames = [read_map(out / f'frame_{i:02d}.mrc')[0] for i in range(4)]
     assert all(f.shape == (16, 16, 16) and f.sum() > 0 for f in frames)
+
+
+def test_refreshing_the_frames_is_skipped_while_it_has_taken_over_a_tenth_of_the_run():
+    """On a 256³ map the frames take seconds to make (every particle of the full grid): a run refreshes
+    the series only while refreshing has cost at most REFRESH_SHARE of its time so far."""
+    from chimerax.cryotrans.run import REFRESH_SHARE, refresh_due
+    assert REFRESH_SHARE == 0.1
+    assert refresh_due(0.0, 0.0)                # the first report always refreshes
+    assert refresh_due(0.9, 10.0) and not refresh_due(1.1, 10.0)
+    assert refresh_due(1.1, 12.0)               # training on, the share falls and refreshing resumes

@@ -59,7 +59,7 @@ def test_morph_with_the_targets_resolution_refines_after_the_loss(maps, capsys):
     assert code == 0
     assert len(open(out / 'loss.log').read().split('\n')) == 12
     text = capsys.readouterr().out
-    assert "(1, 4, 'refine')" in text and 'now 4 steps refining at 8 Å' in text and 'step 10/10' in text
+    assert 'refine on the full grid, 4 steps' in text and 'now 4 steps refining at 8 Å' in text and 'step 10/10' in text
     assert main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(maps / 'no'),
                  '--refine', '4']) == 2
     assert 'resolution' in capsys.readouterr().err and not (maps / 'no').exists()

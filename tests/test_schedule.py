@@ -83,3 +83,53 @@ def test_a_checkpoint_goes_on_with_the_stages_it_was_trained_on(tmp_path):
     again = Training(pair, Settings(steps=6, resolution=7.0, refine=4), load_checkpoint(tmp_path / 'flow.pt'), more=2)
     assert again.plan == [Stage(4, 6, 'w2'), Stage(1, 6, 'refine')]
     assert all(torch.equal(a, b) for a, b in zip(again.flow.parameters(), first.flow.parameters()))
+
+
+def test_a_loss_has_plateaued_when_its_last_window_gains_under_2_percent_of_the_stage_s_gain():
+    from chimerax.cryotrans.engine.schedule import PLATEAU, WINDOW, plateaued
+    assert (WINDOW, PLATEAU) == (50, 0.02)
+    decay = [100 * np.exp(-i / 30) + 5 for i in range(400)]       # falls, then flattens
+    ends = [n for n in range(1, 401) if plateaued(decay[:n])]
+    assert ends and ends[0] % WINDOW == 0 and 150 <= ends[0] <= 300
+    n = ends[0]
+    gain = np.mean(decay[n - 2 * WINDOW:n - WINDOW]) - np.mean(decay[n - WINDOW:n])
+    assert gain <= PLATEAU * (np.mean(decay[:WINDOW]) - np.mean(decay[n - WINDOW:n]))
+    line = [100 - 0.1 * i for i in range(400)]                   # still falling at a steady rate
+    assert not any(plateaued(line[:n]) for n in range(1, 401))
+    assert plateaued([3.0] * 150) and not plateaued([3.0] * 149) and not plateaued([3.0] * 100)
+    assert plateaued([-80.0 + 0.001 * i for i in range(150)])    # W2's entropic loss may be negative: rising
+    shifted = [v - 200 for v in decay]                             # scale- and offset-free
+    assert [n for n in range(1, 401) if plateaued(shifted[:n])][0] == ends[0]
+
+
+def test_a_coarse_stage_whose_loss_stopped_improving_ends_early_and_the_last_stage_runs_its_steps(tmp_path):
+    pair, g = _pair(64, 1.5, 6.0, 4.0)
+    settings = dict(steps=1000, resolution=9.0, refine=160, seed=1)
+    training = Training(pair, Settings(**settings))
+    assert [(s.bin, s.steps, s.loss) for s in training.plan] == [(2, 1000, 'w2'), (2, 160, 'refine')]
+    notes, resets = [], []
+    real = training._new_optimizer
+    training._new_optimizer = lambda: resets.append(training.step) or real()
+
+    def progress(step, total, loss, elapsed):
+        if training.stage_ended_note(step):
+            notes.append((step, total, training.stage_ended_note(step)))
+    training.run(progress, checkpoint_path=str(tmp_path / 'flow.pt'), checkpoint_every=50)
+    ((index, ran, planned),) = training.ended_early
+    assert index == 0 and planned == 1000 and 150 <= ran < 1000 and ran % 50 == 0
+    assert training.plan[0].steps == ran and training.plan[1].steps == 160 and training.total_steps == ran + 160
+    assert notes == [(ran, ran + 160, f'w2 on bin 2 ended after {ran} of its 1000 steps: its loss had stopped '
+                                      f'improving')]
+    assert resets == [ran]                 # refinement's fresh optimiser, where it now begins
+    assert len(training.losses) == ran + 160 and training.finished
+    again = Training(pair, Settings(**settings), load_checkpoint(tmp_path / 'flow.pt'))
+    assert again.plan == training.plan and again.finished      # the checkpoint keeps the shortened plan
+    # resumed from mid-way through the coarse stage, the run ends that stage where the straight run did
+    state = training.checkpoint()
+    half = Training(pair, Settings(**settings))
+    half.run(stop=lambda: half.step >= 100)
+    save_checkpoint(tmp_path / 'half.pt', half.checkpoint())
+    rest = Training(pair, Settings(**settings), load_checkpoint(tmp_path / 'half.pt'))
+    rest.run()
+    assert rest.plan == training.plan
+    assert all(torch.equal(a, b) for a, b in zip(rest.flow.state_dict().values(), state['flow'].values()))

@@ -21,6 +21,7 @@ from .pair import prepare_pair
 from .partition import region_labels, region_summary
 from .rigidity import FORMS
 from .budget import gb
+from .schedule import stage_text
 from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, RunFailed, Settings, Training, out_of_memory,
                        checkpoint_grid, checkpoint_level, flow_from_checkpoint, load_checkpoint,
                        settings_to_resume, trajectory_frames)
@@ -147,7 +148,7 @@ def run_morph(args):
     log_path = os.path.join(args.out, 'loss.log')
     print(f'{int((pair.initial > 0).sum())} particles from {args.initial} (level {pair.level0:.4g}), '
           f'grid {grid0.shape[::-1]} at {grid0.voxel_size[0]:.3g} Å; device {training.device}; '
-          f'schedule (bin, steps, loss) {[stage[:3] + ("shared",) * stage.shared for stage in training.plan]}; '
+          f'schedule: {"; ".join(stage_text(stage) for stage in training.plan)}; '
           f'memory about {gb(training.memory.total)}'
           + (' (activations recomputed in the backward pass, to fit)' if training.memory.recompute else '')
           + (f'; resuming at step {training.step} of {training.total_steps}' if checkpoint else ''), flush=True)
@@ -156,6 +157,9 @@ def run_morph(args):
     every = max(1, args.report_every)
 
     def progress(step, steps, loss, elapsed):
+        ended = training.stage_ended_note(step)
+        if ended:
+            print(f'step {step}: {ended}', flush=True)
         if training.refinement_starts_after(step):
             print(f'{step} steps done, loss {loss:.6g}; now {training.refinement_note()}', flush=True)
         if step % every == 0 or step == steps:

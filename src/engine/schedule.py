@@ -16,6 +16,11 @@ particles) from costing hours, and leave small maps as they were:
   holding its mass, while its loss is still measured on its own grid.  The flow is
   smooth, so the frames, made at the end from every particle of the full grid, move
   as the coarser particles taught it.
+
+A stage before the last ends early when its loss has stopped improving (`plateaued`): the
+coarse grids learn the large motion within their first few hundred steps and then
+polish what the finer grids redo anyway.  The last stage (refinement, or the finest
+grid's loss) always runs its steps: it makes the result, and `more` adds to it.
 """
 
 import math
@@ -26,6 +31,9 @@ from .objective import Stage, partitioned_plan
 
 COARSEST_EDGE = 24      # a coarse grid's longest edge stays at least this many voxels
 VOXELS_PER_RESOLUTION = 3.0
+WINDOW = 50             # a stage's loss is judged over windows of this many steps ...
+PLATEAU = 0.02          # ... and it has stopped improving when its last window gained less than this
+                        # share of what the stage has gained since its first window
 
 
 def schedule(shape, steps, bin=0, refine=False, finest=1):
@@ -107,3 +115,27 @@ def plan(initial, voxel_size, settings, regions=1):
             bins[stage.bin] = particle_bin(filled, stage.bin, settings.particles)
         stages[i] = stage._replace(particle_bin=bins[stage.bin])
     return stages
+
+
+def plateaued(losses, window=WINDOW, share=PLATEAU):
+    """Whether a stage's losses so far (its own steps, in order) have stopped improving: judged at
+    every window-th step from the third window on, when the mean loss of the last window is lower
+    than the window's before by less than `share` of how far it has come down since the first
+    window (or not lower than the first at all).  Scale-free, so it means the same for W2 (whose
+    entropic value may be negative) and refinement's 1 - correlation; on the 256³ ribosome the
+    bin-8 and bin-4 stages of 416 steps end at 250 and 300 (docs/benchmarks.md, Real size)."""
+    n = len(losses)
+    if n < 3 * window or n % window:
+        return False
+    first = sum(losses[:window]) / window
+    before = sum(losses[-2 * window:-window]) / window
+    last = sum(losses[-window:]) / window
+    return before - last <= share * (first - last)
+
+
+def stage_text(stage):
+    """A stage in words, for logs: 'w2 on bin 4 (particles from bin 5), 625 steps'."""
+    grid = 'the full grid' if stage.bin == 1 else f'bin {stage.bin}'
+    particles = f' (particles from bin {stage.particle_bin})' if stage.particle_bin else ''
+    shared = ', one field for all regions' if stage.shared else ''
+    return f'{stage.loss} on {grid}{particles}{shared}, {stage.steps} steps'

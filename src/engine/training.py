@@ -29,7 +29,7 @@ from .partition import bin_labels
 from .particles import particles
 from .refinement import resolution_filter
 from .rigidity import FORMS, Rigidity
-from .schedule import plan
+from .schedule import plan, plateaued
 from .splat import splat
 from .wasserstein import KERNELS
 
@@ -216,6 +216,7 @@ class Training:
         self.scales = {}          # the penalty's scale for each loss kind (objective.py)
         self.elapsed = 0.0
         self.more = 0             # steps added to the last stage, beyond the settings' own
+        self.ended_early = []     # (stage index, steps it ran, steps planned) of stages whose loss stopped improving
         if checkpoint is not None:
             self._restore(checkpoint)
         if more and checkpoint is None:
@@ -275,7 +276,8 @@ class Training:
 
     def refinement_starts_after(self, step):
         """Whether refinement begins after this step, so that the loss changes meaning."""
-        return self.settings.refine > 0 and step == self.settings.steps
+        return (0 < step < self.total_steps and self.plan_stage(step).loss == 'refine'
+                and self.plan_stage(step - 1).loss != 'refine')
 
     def _restore(self, ckpt):
         if ckpt.get('fingerprints') != self.pair.fingerprints():
@@ -391,9 +393,30 @@ class Training:
         index = self.stage_index(self.step)
         self.step += 1
         self._times.setdefault(index, []).append(time.perf_counter() - began)
+        self._end_stage_if_plateaued(index)
         self.elapsed = time.perf_counter() - start
         if progress is not None:
             progress(self.step, self.total_steps, self.losses[-1], self.elapsed)
+
+    def _end_stage_if_plateaued(self, index):
+        """End a stage before the last at this step when its loss has stopped improving (schedule.py):
+        the plan is shortened, so the next step begins the next stage (and checkpoints keep the plan)."""
+        if index == len(self.plan) - 1:
+            return
+        start = sum(stage.steps for stage in self.plan[:index])
+        done = self.step - start
+        if done < self.plan[index].steps and plateaued(self.losses[start:self.step]):
+            self.ended_early.append((index, done, self.plan[index].steps))
+            self.plan[index] = self.plan[index]._replace(steps=done)
+
+    def stage_ended_note(self, step):
+        """Words for a stage that ended early at this step (its loss had stopped improving), else ''."""
+        for index, done, planned in self.ended_early:
+            if sum(stage.steps for stage in self.plan[:index + 1]) == step:
+                grid = 'the full grid' if self.plan[index].bin == 1 else f'bin {self.plan[index].bin}'
+                return (f'{self.plan[index].loss} on {grid} ended after {done} of its {planned} steps: its loss '
+                        f'had stopped improving')
+        return ''
 
     def _train_step(self, checked):
         data = self.stage_data(self.step)
