@@ -77,7 +77,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
                         f'level {pair.level0:.4g} move onto #{target.id_string} above level {pair.level1:.4g}; '
                         f'{s.steps} steps{_refinement(training, target)}{_resumed(training, resume)} on '
                         f'{training.device} (memory about {gb(training.memory.total)}); '
-                        f'frames as #{series.id_string}, '
+                        f'{_particles_note(training)}frames as #{series.id_string}, '
                         f'refreshed every {report_every} steps'
                         + (f'; {region_summary(pair, training.settings)} from #{partition.id_string}'
                            if partition is not None else ''))
@@ -105,6 +105,14 @@ def _not_in_use(session, save_dir):
         if r.running and r.save_dir is not None and os.path.realpath(r.save_dir) == here:
             raise MapError(f'{save_dir} is where {r.name} (#{r.series.id_string}), still training, writes its '
                            f'frames and flow.pt: choose another saveDir, or cryotrans stop #{r.series.id_string} first')
+
+
+def _particles_note(training):
+    """What the particle limit does to this run, when it does anything ('' otherwise)."""
+    if not any(stage.particle_bin for stage in training.plan):
+        return ''
+    return (f'at most {training.settings.particles} particles a step (stages on finer grids take them from '
+            f'coarser binnings); ')
 
 
 def _resumed(training, resume):

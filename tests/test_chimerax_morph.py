@@ -248,3 +248,25 @@ def test_a_run_goes_on_from_its_checkpoint_with_more_steps(session, maps, tmp_pa
         run(session, 'cryotrans morph #1 to #2 more 2')
     with pytest.raises(UserError, match='not a CryoTRANS checkpoint'):
         run(session, f'cryotrans morph #1 to #2 resume {maps / "initial.mrc"}')
+
+
+def test_a_large_map_moves_fewer_particles_a_step_and_a_coarse_stage_ends_when_it_stops_improving(session,
+                                                                                                 tmp_path):
+    from chimerax.cryotrans.run import runs
+    g = Grid((48, 48, 48), (1.5, 1.5, 1.5), (0.0, 0.0, 0.0))
+    write_map(tmp_path / 'a.mrc', blob(g, (33, 36, 36), 5.0), g)
+    write_map(tmp_path / 'b.mrc', blob(g, (39, 36, 36), 5.0), g)
+    run(session, f'open {tmp_path / "a.mrc"}')
+    run(session, f'open {tmp_path / "b.mrc"}')
+    run(session, 'volume #1 level 0.05')
+    run(session, 'volume #2 level 0.05')
+    series, log = logged(session, 'cryotrans morph #1 to #2 steps 500 particles 300 frames 2 wait true')
+    training = [r for r in runs(session) if r.series is series][0].training
+    assert 'at most 300 particles a step' in log
+    assert all(size.particles <= 300 for size in training.stage_sizes)
+    assert int((training.pair.initial > 0).sum()) > 300
+    ((index, ran, planned),) = training.ended_early
+    assert f'w2 on bin 2 ended after {ran} of its {planned} steps: its loss had stopped improving' in log
+    assert tuple(series.maps[-1].data.size) == (48, 48, 48)
+    x0, x1 = centroid(series.maps[0].full_matrix(), g)[0], centroid(series.maps[-1].full_matrix(), g)[0]
+    assert x1 - x0 > 3

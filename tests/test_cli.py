@@ -319,3 +319,16 @@ def test_a_full_disk_while_the_frames_are_written_leaves_no_partial_set(tmp_path
     assert 'No space left on device' in result.stderr and 'none of this set was written' in result.stderr
     listing = result.stdout.split('rc=2')[1].split()
     assert 'flow.pt' in listing and not any(n.startswith(('frame_', '.frame-', 'tmp')) for n in listing), listing
+
+
+def test_particles_limits_what_a_step_moves_and_a_negative_limit_is_refused(maps, capsys):
+    base = ['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--level0', '0.2', '--level1', '0.05',
+            '--steps', '4']
+    assert main(base + ['--out', str(maps / 'few'), '--particles', '40']) == 0
+    text = capsys.readouterr().out
+    assert '461 particles' in text and 'schedule: w2 on the full grid (particles from bin 3), 4 steps' in text
+    assert load_checkpoint(maps / 'few' / 'flow.pt')['settings']['particles'] == 40
+    assert len(os.listdir(maps / 'few')) == 13         # 11 frames, flow.pt, loss.log
+    assert main(base + ['--out', str(maps / 'bad'), '--particles', '-1']) == 2
+    assert 'particles must be 0 (every particle in every step) or the most a step may move' in capsys.readouterr().err
+    assert not os.path.exists(maps / 'bad')

@@ -10,7 +10,8 @@
 #       --platform manylinux2014_x86_64 -d .whl mrcfile==1.5.4
 #   make realsize
 # and run there (the device tool's carry: .whl, data/realsize/mmcif_6zu5.cif, data/realsize/pdb4v8r_h36.pdb) as:
-#   bash tools/gpu_check.sh      (DEVICE=cpu SIZES=32,48 REAL=tric_160 W2=20 to try it on a CPU)
+#   bash tools/gpu_check.sh
+# To try it on a CPU:  DEVICE=cpu SIZES=32,48 REAL=tric_160 REAL_ARGS='--steps 20 --refine 5' W2=10 bash tools/gpu_check.sh
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -18,6 +19,7 @@ DEVICE=${DEVICE:-cuda}
 SIZES=${SIZES:-64,128,160,256}
 REAL=${REAL:-ribosome_256}
 W2=${W2:-2000}
+REAL_ARGS=${REAL_ARGS:-}
 LOG=${OUT:-/tmp/gpu_check}
 mkdir -p "$LOG"
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
@@ -35,14 +37,14 @@ $PY -c 'import sys, numpy, torch; print("python", sys.version.split()[0], "numpy
     | tee "$LOG/versions.txt"
 ENGINE_TESTS="tests/test_splat_flow.py tests/test_wasserstein.py tests/test_training.py tests/test_refinement.py
     tests/test_fsc.py tests/test_levels.py tests/test_partition.py tests/test_verdict.py tests/test_maps.py
-    tests/test_budget.py tests/test_hinge.py"
+    tests/test_budget.py tests/test_hinge.py tests/test_schedule.py"
 timeout 100 $PY -m pytest -q -p no:cacheprovider $ENGINE_TESTS 2>&1 | tee "$LOG/tests.txt" | tail -15
 timeout 45 $PY tools/bench.py --device "$DEVICE" --sizes "$SIZES" --sections speed,split,memory --repeat 3 \
     2>&1 | tee "$LOG/bench.txt"
 if ! ls data/realsize/ribosome_256_moved_mask.mrc data/realsize/tric_160_moved_mask.mrc >/dev/null 2>&1; then
     timeout 90 $PY tools/realsize_maps.py --out data/realsize 2>&1 | tail -4 | tee "$LOG/maps.txt"
 fi
-timeout 90 $PY tools/real_size.py --pair "$REAL" --device "$DEVICE" 2>&1 | tee "$LOG/real.txt"
+timeout 90 $PY tools/real_size.py --pair "$REAL" --device "$DEVICE" $REAL_ARGS 2>&1 | tee "$LOG/real.txt"
 timeout 30 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --w2-steps "$W2" 2>&1 | tee "$LOG/w2.txt"
 timeout 45 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --w2-steps "$W2" --particles 0 2>&1 \
     | tee "$LOG/w2_all.txt"

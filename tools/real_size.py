@@ -36,6 +36,11 @@ def pair_files(data, name):
     return paths, resolution
 
 
+def plan_text(plan):
+    """Stages as 'bin[/particle bin]:steps:loss', space-separated."""
+    return ' '.join(f'{s.bin}{"/" + str(s.particle_bin) if s.particle_bin else ""}:{s.steps}:{s.loss}' for s in plan)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--pair', default='ribosome_256', choices=sorted(PAIRS))
@@ -80,14 +85,13 @@ def main(argv=None):
         given.update(bin=1, particles=0)
     settings = Settings(device=device.type, resolution=resolution, **given)
     training = Training(pair, settings)
-    plan = ' '.join(f'{s.bin}{"/" + str(s.particle_bin) if s.particle_bin else ""}:{s.steps}:{s.loss}'
-                    for s in training.plan)
-    print(f'plan {plan}', flush=True)
+    print(f'plan {plan_text(training.plan)}', flush=True)
     print(f'memory_estimate_gb {training.memory.total / 2**30:.2f}', flush=True)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
     training.run()
     trained = time.perf_counter()
+    print(f'ran {plan_text(training.plan)}', flush=True)      # the stages as run: some may have ended early
     frames = training.frames()
     if args.out:
         from chimerax.cryotrans.engine.cli import write_frames
