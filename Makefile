@@ -11,7 +11,7 @@ DEMO_ARGS ?=
 # e.g. PEERS_ARGS='--morphot /tmp/MorphOT --morphot-python /tmp/morphot-venv/bin/python' (docs/benchmarks.md)
 PEERS_ARGS ?=
 CHIMERAX ?=
-REALSIZE := data/realsize/ribosome_256_moved_mask.mrc
+REALSIZE := data/realsize/tric_160_regions.mrc
 
 .PHONY: all test demo bench peers data realdata realsize levels install clean
 

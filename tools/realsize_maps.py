@@ -20,7 +20,8 @@ R0 3.3 Å, target 7 Å; TRiC: 1.25 Å, 3.8 Å, 7.6 Å.  Deterministic.
 
 Writes ribosome_256_initial.mrc, ribosome_256_target_7A.mrc (target), ribosome_256_truth.mrc,
 ribosome_256_moved_mask.mrc (a soft mask of the moved part in the truth, for FSC where the motion
-is), and the same four of tric_160 (the target's name carries its resolution); keeps
+is), ribosome_256_regions.mrc (a region map of the two parts, 1 still, 2 moving, for a partitioned
+run), and the same five of tric_160 (the target's name carries its resolution); keeps
 mmcif_6zu5.cif and pdb4v8r_h36.pdb from the sdist.
 """
 
@@ -163,11 +164,12 @@ def molmap(xyz, z, origin, voxel, size, resolution):
     return lowpass(grid, voxel, resolution).astype(np.float32)
 
 
-def write_map(path, values, origin, voxel):
-    """A float32 MRC scaled to max |value| 1, origin the centre of voxel [0, 0, 0]; written atomically."""
+def write_map(path, values, origin, voxel, scale=True):
+    """A float32 MRC scaled to max |value| 1 (unless scale is False: labels), origin the centre of
+    voxel [0, 0, 0]; written atomically."""
     import mrcfile
     with mrcfile.new(path + '.part', overwrite=True) as m:
-        m.set_data((values / float(np.abs(values).max())).astype(np.float32))
+        m.set_data((values / float(np.abs(values).max()) if scale else values).astype(np.float32))
         m.voxel_size = voxel
         m.header.origin = tuple(float(v) for v in origin)
         m.header.label[0] = LABEL           # in place of mrcfile's timestamp: identical reruns
@@ -181,6 +183,15 @@ def moved_mask(xyz, z, origin, voxel, size):
     this mask can."""
     m = molmap(xyz, z, origin, voxel, size, MASK_RESOLUTION)
     return np.clip(m / (MASK_LEVEL * float(m.max())), 0, 1).astype(np.float32)
+
+
+def parts(xyz, z, moving, origin, voxel, size, resolution):
+    """A region map on the initial map's grid, as `cryotrans partition` takes one: 1 where the part
+    that stays has more density than the moving part, 2 where the moving part has, 0 far from both."""
+    still = molmap(xyz[~moving], z[~moving], origin, voxel, size, resolution)
+    moves = molmap(xyz[moving], z[moving], origin, voxel, size, resolution)
+    near = np.maximum(still, moves) > 0.01 * float(max(still.max(), moves.max()))
+    return np.where(near, np.where(moves > still, 2, 1), 0).astype(np.float32)
 
 
 def make_pair(name, path, out):
@@ -223,6 +234,8 @@ def make_pair(name, path, out):
     write_map(os.path.join(out, names[1]), target, origin, voxel)
     del target
     write_map(os.path.join(out, names[3]), moved_mask(moved[moving], z[moving], origin, voxel, size), origin, voxel)
+    names.append(f'{stem}_regions.mrc')
+    write_map(os.path.join(out, names[4]), parts(xyz, z, moving, origin, voxel, size, r0), origin, voxel, scale=False)
     print(f'{name}: wrote {", ".join(names)} to {out} in {time.perf_counter() - start:.0f} s', flush=True)
 
 
