@@ -203,8 +203,8 @@ class MorphPanel(QWidget):
         self.report_every.setSuffix(' steps')
         self.controls.update(loss=self.loss, lr=self.lr, width=self.width, depth=self.depth, epsilon=self.epsilon,
                              sinkhornIterations=self.sinkhorn, bin=self.bin, seed=self.seed, refine=self.refine,
-                             particles=self.particles, reportEvery=self.report_every, modelId=self.model_id, saveDir=self.save_dir,
-                             resume=self.resume, more=self.more, rigidityForm=self.rigidity_form,
+                             particles=self.particles, reportEvery=self.report_every, modelId=self.model_id,
+                             saveDir=self.save_dir, resume=self.resume, more=self.more, rigidityForm=self.rigidity_form,
                              colorRegions=self.color_regions)
         return box
 

@@ -87,7 +87,8 @@ def loss_time(pair, kernel, device, repeat):
 
 
 def full_grid_training(pair, device, steps=1, kernel='fast', recompute='auto', rigidity=None):
-    training = Training(pair, Settings(steps=steps, bin=1, particles=0, kernel=kernel, device=device.type, rigidity=rigidity))
+    training = Training(pair, Settings(steps=steps, bin=1, particles=0, kernel=kernel, device=device.type,
+                                       rigidity=rigidity))
     training.flow.recompute = recompute
     return training
 
