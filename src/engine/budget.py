@@ -49,13 +49,8 @@ def stage_sizes(pair, plan):
     """(particles, voxels, longest edge) of each stage of a plan, from the initial map binned as the stage bins it."""
     from .schedule import occupied
     filled = pair.initial > 0
-    grids = {}
-
-    def grid(f):
-        if f not in grids:
-            grids[f] = occupied(filled, f)
-        return grids[f]
-    return [StageSize(grid(stage.particles_from)[0], *grid(stage.bin)[1:]) for stage in plan]
+    grids = {f: occupied(filled, f) for f in {g for stage in plan for g in (stage.bin, stage.particles_from)}}
+    return [StageSize(grids[stage.particles_from][0], *grids[stage.bin][1:]) for stage in plan]
 
 
 def kept_activations(size, settings):

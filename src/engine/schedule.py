@@ -133,9 +133,14 @@ def plateaued(losses, window=WINDOW, share=PLATEAU):
     return before - last <= share * (first - last)
 
 
+def grid_text(stage):
+    """Where a stage trains, in words: 'the full grid' or 'bin 4'."""
+    return 'the full grid' if stage.bin == 1 else f'bin {stage.bin}'
+
+
 def stage_text(stage):
     """A stage in words, for logs: 'w2 on bin 4 (particles from bin 5), 625 steps'."""
-    grid = 'the full grid' if stage.bin == 1 else f'bin {stage.bin}'
+    grid = grid_text(stage)
     particles = f' (particles from bin {stage.particle_bin})' if stage.particle_bin else ''
     shared = ', one field for all regions' if stage.shared else ''
     return f'{stage.loss} on {grid}{particles}{shared}, {stage.steps} steps'

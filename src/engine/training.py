@@ -29,7 +29,7 @@ from .partition import bin_labels
 from .particles import particles
 from .refinement import resolution_filter
 from .rigidity import FORMS, Rigidity
-from .schedule import plan, plateaued
+from .schedule import grid_text, plan, plateaued
 from .splat import splat
 from .wasserstein import KERNELS
 
@@ -413,8 +413,7 @@ class Training:
         """Words for a stage that ended early at this step (its loss had stopped improving), else ''."""
         for index, done, planned in self.ended_early:
             if sum(stage.steps for stage in self.plan[:index + 1]) == step:
-                grid = 'the full grid' if self.plan[index].bin == 1 else f'bin {self.plan[index].bin}'
-                return (f'{self.plan[index].loss} on {grid} ended after {done} of its {planned} steps: its loss '
+                return (f'{self.plan[index].loss} on {grid_text(self.plan[index])} ended after {done} of its {planned} steps: its loss '
                         f'had stopped improving')
         return ''
 
