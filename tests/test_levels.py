@@ -80,6 +80,9 @@ def test_half_height_stops_at_once_when_its_start_is_above_the_fixed_point(monke
     start = base + max(3 * noise, 0.02 * (float(noisy.max()) - base))
     assert half_height_level(noisy, VOXEL) == pytest.approx(start)
     assert len(passes) == 1
+    # the log says where the level came from: not "half way", which it is not here
+    assert levels.half_height(noisy, VOXEL)[1].startswith('3 σ above its solvent noise: half way')
+    assert levels.half_height(target, VOXEL)[1] == 'half way from solvent to the density it encloses'
 
 
 def test_half_height_is_read_above_the_solvent():

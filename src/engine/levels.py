@@ -159,18 +159,26 @@ def solvent(values):
 
 
 def half_height_level(values, voxel_size, dust=DUST_SIZE, iterations=50):
-    """The level half way from the solvent to the median density it encloses (dust left out).
+    """The level half way from the solvent to the median density it encloses (dust left out)."""
+    return half_height(values, voxel_size, dust, iterations)[0]
+
+
+def half_height(values, voxel_size, dust=DUST_SIZE, iterations=50):
+    """(level, how it was found, in words for the log) of the half-height rule.
 
     Starts above the noise (3 σ, and 2 % of the height so a noise-free map starts
     off its flat solvent) and iterates level = solvent + ½ (median inside − solvent)
     to its fixed point; each step raises the level, so it stops at the lowest one.
+    On a noisy map the start can lie above the fixed point already: the level stays
+    at the start, and the words say so (half way would be lower, in the noise).
     """
     v = np.asarray(values, np.float32)
     base, noise = solvent(v)
     top = float(v.max())
     if not top > base:
         raise MapError('the map is flat: no voxel stands above its solvent, so it shows no molecule')
-    level = base + max(3 * noise, 0.02 * (top - base))
+    start = base + max(3 * noise, 0.02 * (top - base))
+    level = start
     for _ in range(iterations):
         inside = v[molecule(v, level, voxel_size, dust)]
         if inside.size == 0:
@@ -182,7 +190,10 @@ def half_height_level(values, voxel_size, dust=DUST_SIZE, iterations=50):
         if new < level:     # the start is above the fixed point already (a noisy map): it stays,
             break           # and going on could not raise it (50 passes of dust on a 256³ map: 45 s)
         level = new
-    return float(level)
+    if level == start:
+        floor = '3 σ above its solvent noise' if 3 * noise >= 0.02 * (top - base) else '2 % of its height'
+        return float(level), f'{floor}: half way to the density it encloses would be lower, in the noise'
+    return float(level), 'half way from solvent to the density it encloses'
 
 
 def level_enclosing(values, volume, voxel_size, dust=DUST_SIZE, iterations=10):
@@ -282,8 +293,7 @@ def choose_levels(initial, voxel0, target, voxel1, level0=None, level1=None, log
     """
     spec0, spec1 = (_spec(level) for level in (level0, level1))
     if spec1.kind == 'auto':
-        value1 = half_height_level(target, voxel1)
-        how1 = 'half way from solvent to the density it encloses'
+        value1, how1 = half_height(target, voxel1)
     else:
         value1, how1 = level_from(spec1, target, voxel1), _given(spec1)
     volume1 = enclosed_volume(target, value1, voxel1)
