@@ -15,7 +15,7 @@ from chimerax.map import MapArg
 
 from .engine import MapError, Settings, Training, load_checkpoint
 from .engine.budget import gb
-from .engine.maps import output_folder
+from .engine.maps import claim_folder, output_folder
 from .engine.partition import region_summary
 from .engine.rigidity import FORMS
 from .engine.training import DEVICES, LOSSES, checkpoint_level, settings_to_resume
@@ -61,11 +61,34 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
         given = {k: v for k, v in settings.items() if v is not None}
         s = Settings(**given) if checkpoint is None else settings_to_resume(checkpoint, **given)
         training = Training(pair, s, checkpoint, more)
+        claim = None
         if save_dir is not None:
             _not_in_use(session, save_dir)
             output_folder(save_dir)
+            claim = claim_folder(save_dir, f'cryotrans morph #{initial.id_string} to #{target.id_string} in '
+                                           f'ChimeraX')
     except MapError as e:
         raise UserError(f'cryotrans morph: {e}') from e
+    try:
+        run = _start(session, initial, target, pair, training, s, resume, partition, model_id, save_dir,
+                     report_every, color_regions, claim)
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
+    if wait is None:
+        wait = not session.ui.is_gui
+    if wait:
+        run.waited = True
+        run.pump(until_done=True)
+        if run.failure is not None:
+            raise UserError(run.failure)
+    return run.series
+
+
+def _start(session, initial, target, pair, training, s, resume, partition, model_id, save_dir, report_every,
+           color_regions, claim):
+    """Open the series (the initial map until the first refresh) and start training into it: the MorphRun."""
     name = f'cryotrans #{initial.id_string} to #{target.id_string}'
     # Until the first refresh every frame shows the initial map above its level.  Computing the
     # flow's frames here instead would run torch on the main thread, and a worker thread's
@@ -82,19 +105,13 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
                         + (f'; {region_summary(pair, training.settings)} from #{partition.id_string}'
                            if partition is not None else ''))
     if training.device.type == 'cpu':
+        import torch
         note = cpu_build_note(torch)
         if note:
             session.logger.warning(f'{name}: {note}')
-    run = MorphRun(session, training, series, (initial, target), save_dir, report_every, color_regions)
+    run = MorphRun(session, training, series, (initial, target), save_dir, report_every, color_regions, claim)
     run.start()
-    if wait is None:
-        wait = not session.ui.is_gui
-    if wait:
-        run.waited = True
-        run.pump(until_done=True)
-        if run.failure is not None:
-            raise UserError(run.failure)
-    return series
+    return run
 
 
 def _not_in_use(session, save_dir):

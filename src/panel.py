@@ -532,7 +532,7 @@ class MorphPanel(QWidget):
         self.plot.reset(t.total_steps)
         self.progress.setRange(0, t.total_steps)
         self.summary.setText(f'{run.name} → {self.series_spec}')
-        self._catch_up(run, t.step, t.elapsed, float('nan'))
+        self._catch_up(run, t.step, float('nan'), float('nan'))
         self._set_running(run.running)
         self.play_button.setEnabled(True)
 
@@ -544,7 +544,7 @@ class MorphPanel(QWidget):
             return
         if event.kind == 'stage':
             self.plot.mark(event.step, STAGE_LABELS.get(event.stage, event.stage))
-        self._catch_up(event.run, event.step, event.elapsed, event.left)
+        self._catch_up(event.run, event.step, event.soonest, event.left)
         if event.kind == 'ended':
             self._set_running(False)
             from .panel_session import summary
@@ -552,7 +552,7 @@ class MorphPanel(QWidget):
             state = event.run.state
             self.progress.setFormat(f'{event.step} / {event.total} steps, {_state_word(state)}')
 
-    def _catch_up(self, run, step, elapsed, left):
+    def _catch_up(self, run, step, soonest, left):
         """Plot the losses not yet plotted, each under the stage it was trained in; move the bar."""
         t = run.training
         losses = t.losses[self._told:step]
@@ -566,7 +566,8 @@ class MorphPanel(QWidget):
             losses = losses[n:]
         self.progress.setValue(step)
         if left == left and step < t.total_steps:
-            self.progress.setFormat(f'step %v / %m · {_duration(left)} left')
+            from .engine.budget import time_left_text       # a run exists: torch is imported already
+            self.progress.setFormat(f'step %v / %m · {time_left_text(soonest, left, _duration)}')
         elif step < t.total_steps:
             self.progress.setFormat('step %v / %m')
 

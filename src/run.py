@@ -48,7 +48,8 @@ class RunEvent:
     step: int                 # steps done
     total: int                # steps in all (refinement's included)
     elapsed: float = 0.0      # seconds of training so far
-    left: float = math.nan    # seconds of training still to come (estimate)
+    left: float = math.nan    # seconds of training still to come (estimate), as planned
+    soonest: float = math.nan  # the same if the stages that may end early end at their first chance
     losses: tuple = ()        # 'progress': the losses of the steps since the last 'progress'
     stage: str = ''           # the loss in force ('w2', 'l2', 'refine'); 'stage': the new one
 
@@ -106,8 +107,11 @@ def refresh_due(spent, elapsed):
 class MorphRun(Task):
     """One training run and the MapSeries it refreshes; stays listed until the series closes."""
 
-    def __init__(self, session, training, series, inputs, save_dir=None, report_every=50, color_regions=False):
+    def __init__(self, session, training, series, inputs, save_dir=None, report_every=50, color_regions=False,
+                 claim=None):
+        """claim: the save_dir's maps.FolderClaim, given up when the worker ends."""
         super().__init__(session)
+        self._claim = claim
         self.training = training
         self.series = series
         self.name = series.name
@@ -178,14 +182,19 @@ class MorphRun(Task):
         except Exception as e:
             self.error = f'{type(e).__name__}: {e}'
             self._post(self._end, None, FAILED, None, [], None)
+        finally:
+            if self._claim is not None:
+                self._claim.release()
 
     def _event(self, kind, **more):
         """A RunEvent of this run as it stands (worker or main thread)."""
         t = self.training
         elapsed = t.elapsed
-        left = t.seconds_left() if t.step < t.total_steps else 0.0
+        going = t.step < t.total_steps
+        left = t.seconds_left() if going else 0.0
+        soonest = t.seconds_left(soonest=True) if going else 0.0
         stage = t.plan_stage(min(t.step, t.total_steps - 1)).loss
-        return RunEvent(self, kind, t.step, t.total_steps, elapsed, left, stage=stage, **more)
+        return RunEvent(self, kind, t.step, t.total_steps, elapsed, left, stage=stage, soonest=soonest, **more)
 
     def _tell(self, event):
         """Main thread: fire the run trigger."""
@@ -210,9 +219,8 @@ class MorphRun(Task):
             self._refreshing += time.perf_counter() - began
         if step % self.report_every == 0 or time.monotonic() - self._said >= 1 or step == steps:
             self._said = time.monotonic()
-            left = t.seconds_left()
-            self._post(self.session.logger.status,
-                       f'{self.name}: step {step}/{steps}, loss {loss:.5g}, {left:.0f} s left')
+            left = t.time_left_text() if step < steps else '0 s left'
+            self._post(self.session.logger.status, f'{self.name}: step {step}/{steps}, loss {loss:.5g}, {left}')
             new = tuple(t.losses[self._told:step])
             self._told = step
             self._post(self._tell, self._event('progress', losses=new))

@@ -182,3 +182,35 @@ def test_a_gpu_step_is_estimated_with_every_particle_in_one_block():
     cpu = step_bytes(size, stage, t.settings, 'cpu', True)
     gpu = step_bytes(size, stage, t.settings, 'cuda', True)
     assert gpu - cpu == pytest.approx((2 + 4) * 100 * 4 * (size.particles - 5242), rel=1e-6)
+
+
+def test_time_left_is_a_range_while_coarse_stages_may_end_early():
+    """A stage before the last may end at its 150th step and every 50th after (schedule.plateaued):
+    the time left runs from all of them ending at their first chance to all running as planned."""
+    from chimerax.cryotrans.engine.schedule import fewest_steps
+    assert [fewest_steps(done, 400) for done in (0, 149, 150, 199, 351, 399)] == [150, 150, 200, 200, 400, 400]
+    assert fewest_steps(10, 120) == 120            # too short to be judged: runs its steps
+    pair, _ = big_pair(64, 8)
+    t = Training(pair, Settings(particles=0, steps=400))
+    assert [(s.bin, s.steps) for s in t.plan] == [(2, 320), (1, 80)]
+    assert t.time_left_text() == ''                 # nothing timed yet
+    t.run(stop=lambda: t.step >= 10)
+    rate = sorted(t._times[0][1:])[len(t._times[0][1:]) // 2]
+    costs = t._costs
+    assert t.seconds_left() == pytest.approx(310 * rate + 80 * rate * costs[1] / costs[0])
+    assert t.seconds_left(soonest=True) == pytest.approx(140 * rate + 80 * rate * costs[1] / costs[0])
+    text = t.time_left_text()
+    low, high = (float(x) for x in text.removesuffix(' s left').split('–'))
+    assert low == round(t.seconds_left(soonest=True)) and high == round(t.seconds_left())
+
+
+def test_time_left_in_words():
+    from chimerax.cryotrans.engine.budget import time_left_text
+    seconds = lambda s: f'{s:.0f} s'                          # noqa: E731
+    assert time_left_text(100, 300, seconds) == '100–300 s left'
+    assert time_left_text(295, 300, seconds) == '300 s left'     # within a tenth: one number
+    assert time_left_text(0, 0, seconds) == '0 s left'
+    assert time_left_text(math.nan, math.nan, seconds) == ''
+    minutes = lambda s: f'{s / 60:.0f} min' if s >= 120 else f'{s:.0f} s'      # noqa: E731 (the panel's)
+    assert time_left_text(90, 420, minutes) == '90 s–7 min left'
+    assert time_left_text(240, 420, minutes) == '4–7 min left'

@@ -148,7 +148,36 @@ def test_a_second_run_into_the_folder_a_run_is_writing_is_refused(session, pair,
         cx(session, f'cryotrans morph #1 to #2 {LONG} saveDir {out}/.')
     assert len(session.models.list(model_id=(4,))) == 0 and run.running
     cx(session, 'cryotrans stop')
+    assert not (out / '.cryotrans-run').exists()          # the stopped run gave the folder up
     second, _ = cx(session, f'cryotrans morph #1 to #2 steps 2 frames 3 saveDir {out}')     # free again
+    assert load_checkpoint(out / 'flow.pt')['step'] == 2
+    assert not (out / '.cryotrans-run').exists()
+
+
+def test_a_folder_a_command_line_run_is_writing_to_is_refused_before_anything_opens(session, pair, tmp_path):
+    """A terminal's `cryotrans morph --out X` and ChimeraX's saveDir X: the second is told who holds X."""
+    import signal
+    import subprocess
+    import sys
+    from chimerax.core.errors import UserError
+    out = tmp_path / 'out'
+    command = os.path.join(os.path.dirname(sys.executable), 'cryotrans')
+    cli = subprocess.Popen([command, 'morph', str(tmp_path / 'initial.mrc'), str(tmp_path / 'target.mrc'),
+                            '--out', str(out), '--level0', '0.6', '--level1', '0.2', '--steps', '100000',
+                            '--bin', '1', '--report-every', '5'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           encoding='utf-8')
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / 'flow.pt').exists():
+            assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
+            time.sleep(0.2)
+        with pytest.raises(UserError, match=rf'is in use: cryotrans morph initial.mrc \(process {cli.pid} on '):
+            cx(session, f'cryotrans morph #1 to #2 {LONG} saveDir {out}')
+        assert len(session.models.list(model_id=(3,))) == 0
+    finally:
+        cli.send_signal(signal.SIGINT)
+        cli.communicate(timeout=120)
+    series, _ = cx(session, f'cryotrans morph #1 to #2 steps 2 frames 3 saveDir {out}')      # free once it ended
     assert load_checkpoint(out / 'flow.pt')['step'] == 2
 
 

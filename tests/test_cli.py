@@ -332,3 +332,47 @@ def test_particles_limits_what_a_step_moves_and_a_negative_limit_is_refused(maps
     assert main(base + ['--out', str(maps / 'bad'), '--particles', '-1']) == 2
     assert 'particles must be 0 (every particle in every step) or the most a step may move' in capsys.readouterr().err
     assert not os.path.exists(maps / 'bad')
+
+
+def test_a_second_run_into_a_folder_another_run_is_writing_to_is_refused_and_writes_nothing(maps, capsys):
+    """Two terminals, one --out: the second is told who holds the folder and leaves the first's files alone;
+    once the first has ended (Ctrl-C here: it keeps its frames), the folder is free again."""
+    import signal
+    import time
+    out = maps / 'out'
+    command = os.path.join(os.path.dirname(sys.executable), 'cryotrans')
+    base = ['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
+            '--level0', '0.2', '--level1', '0.05', '--bin', '1', '--report-every', '5']
+    first = subprocess.Popen([command] + base + ['--steps', '100000'], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, encoding='utf-8')
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / 'flow.pt').exists():             # the first run holds the folder and has checkpointed
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.2)
+        before = {n: os.path.getmtime(out / n) for n in os.listdir(out) if n != 'flow.pt'}
+        assert main(base + ['--steps', '2']) == 2
+        err = capsys.readouterr().err
+        assert f'{out} is in use: cryotrans morph initial.mrc (process {first.pid} on ' in err
+        assert 'choose another folder, or wait for that run to end' in err
+        assert not any(n.startswith('frame_') for n in os.listdir(out))
+        assert {n: os.path.getmtime(out / n) for n in os.listdir(out) if n != 'flow.pt'} == before
+    finally:
+        first.send_signal(signal.SIGINT)                  # stops after its step and writes its frames
+        stdout, stderr = first.communicate(timeout=120)
+    assert first.returncode == 130, stderr
+    assert 'stopped at step' in stdout
+    assert '.cryotrans-run' not in os.listdir(out)       # given up at the end
+    assert main(base + ['--steps', '2']) == 0
+
+
+def test_a_claim_left_by_a_run_that_died_is_taken_over(maps, capsys):
+    out = maps / 'out'
+    out.mkdir()
+    gone = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True,
+                          encoding='utf-8', check=True)
+    import socket
+    (out / '.cryotrans-run').write_text(f'{int(gone.stdout)} {socket.gethostname()} cryotrans morph killed.mrc\n')
+    assert main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
+                 '--level0', '0.2', '--level1', '0.05', '--steps', '2', '--bin', '1']) == 0
+    assert '.cryotrans-run' not in os.listdir(out) and (out / 'frame_10.mrc').exists()

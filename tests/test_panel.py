@@ -193,6 +193,8 @@ def test_stop_stops_the_run_keeping_its_frames(panel, qt_app):
         qt_app.processEvents()
         time.sleep(0.005)
     assert '·' in panel.progress.format() and panel.progress.value() >= 1
+    assert len(panel.run.training.plan) == 1    # one stage, which runs all its steps: one time, not a range
+    assert '–' not in panel.progress.format(), panel.progress.format()
     panel.stop_button.click()
     until_ended(qt_app, panel)
     assert panel.services.commands[-1] == 'cryotrans stop #3'

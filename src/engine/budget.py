@@ -260,3 +260,15 @@ def seconds_left(costs, steps, done, rate):
         left += max(0, min(n, start + n - done)) * cost * scale
         start += n
     return left
+
+
+def time_left_text(soonest, latest, duration):
+    """The time left in words: a range while stages may end early and that makes a difference."""
+    if not math.isfinite(latest):
+        return ''
+    low, high = duration(soonest), duration(latest)
+    if soonest < 0.9 * latest and low != high:
+        number, _, unit = low.rpartition(' ')
+        same = unit and high.endswith(' ' + unit)
+        return f'{number if same else low}–{high} left'       # '4–7 min left', '90 s–3 min left'
+    return f'{duration(latest)} left'

@@ -15,7 +15,7 @@ import threading
 
 from .fsc import correlation, fsc_resolution
 from .levels import LevelSpec, above_level
-from .maps import MapError, output_folder, read_map, resample, same_grid, write_map
+from .maps import MapError, claim_folder, output_folder, read_map, resample, same_grid, write_map
 from .motion import motion_report
 from .pair import prepare_pair
 from .partition import region_labels, region_summary
@@ -144,6 +144,13 @@ def run_morph(args):
                         regions=regions, regions_grid=grid_r)
     training = Training(pair, settings, checkpoint, args.more)
     output_folder(args.out)
+    with claim_folder(args.out, f'cryotrans morph {os.path.basename(args.initial)}'):
+        return _train(args, pair, training, truth, checkpoint)
+
+
+def _train(args, pair, training, truth, checkpoint):
+    """Train into args.out (held by this run), write the frames and report."""
+    grid0 = pair.grid
     ckpt_path = os.path.join(args.out, 'flow.pt')
     log_path = os.path.join(args.out, 'loss.log')
     print(f'{int((pair.initial > 0).sum())} particles from {args.initial} (level {pair.level0:.4g}), '
@@ -163,8 +170,8 @@ def run_morph(args):
         if training.refinement_starts_after(step):
             print(f'{step} steps done, loss {loss:.6g}; now {training.refinement_note()}', flush=True)
         if step % every == 0 or step == steps:
-            left = training.seconds_left()
-            print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({left:.0f} s left)', flush=True)
+            left = training.time_left_text() if step < steps else '0 s left'
+            print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({left})', flush=True)
 
     stop = _interruptible()
     try:
@@ -222,7 +229,8 @@ def run_frames(args):
         regions = region_labels(regions.numpy(), values > 0)
     result = trajectory_frames(flow_from_checkpoint(state), values / peak, grid, peak, regions=regions)
     output_folder(args.out)
-    paths = write_frames(args.out, result, grid)
+    with claim_folder(args.out, f'cryotrans frames {os.path.basename(args.checkpoint)}'):
+        paths = write_frames(args.out, result, grid)
     print(f'{len(paths)} frames written to {args.out}')
     return 0
 

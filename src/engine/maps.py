@@ -5,6 +5,7 @@ origin are (x, y, z) in Å, the origin being the centre of voxel [0, 0, 0].
 """
 
 import os
+import socket
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -74,6 +75,84 @@ def output_folder(path):
     except OSError as e:
         raise MapError(f'results cannot be written to {path} ({e.strerror or e}): choose another folder') from e
     return path
+
+
+CLAIM = '.cryotrans-run'     # in a results folder while a run writes there: "pid host what"
+_claimed = set()             # the folders this process's runs hold (real paths)
+
+
+class FolderClaim:
+    """A results folder held by one run while it writes its frames and flow.pt there, so that a
+    second run (in this process or another: two terminals, a terminal and ChimeraX) is told to
+    choose another folder instead of interleaving its files with the first's.  A claim left by a
+    process that has died is taken over; release() (or the with block's end) gives it up."""
+
+    def __init__(self, path, what):
+        self.folder = os.path.realpath(path)
+        self.path = os.path.join(self.folder, CLAIM)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = _holder(self.path, self.folder)
+                if holder is not None:
+                    raise MapError(f'{path} is in use: {holder} is writing its frames and flow.pt there; choose '
+                                   f'another folder, or wait for that run to end (if it is not running any more, '
+                                   f'delete {self.path})') from None
+                try:
+                    os.unlink(self.path)          # left by a run that died: take it over
+                except FileNotFoundError:
+                    pass
+                continue
+            except OSError as e:
+                raise MapError(f'results cannot be written to {path} ({e.strerror or e}): choose another '
+                               f'folder') from e
+            with os.fdopen(fd, 'w') as f:
+                f.write(f'{os.getpid()} {socket.gethostname()} {what}\n')
+            _claimed.add(self.folder)
+            return
+        raise MapError(f'{path}: another run took the folder while this one was starting; choose another folder')
+
+    def release(self):
+        if self.folder in _claimed:
+            _claimed.discard(self.folder)
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _holder(path, folder):
+    """Who holds a claim file, in words, or None when the process that wrote it is gone."""
+    try:
+        with open(path) as f:
+            pid, host, what = (f.read().strip().split(' ', 2) + ['', '', ''])[:3]
+        pid = int(pid)
+    except (OSError, ValueError):
+        return 'another run'                  # being written this instant, or not ours to judge
+    where = f'process {pid} on {host}'
+    if host != socket.gethostname():
+        return f'{what or "a cryotrans run"} ({where})'      # another machine's: cannot tell if it lives
+    if pid == os.getpid():
+        return f'{what or "a cryotrans run"} of this session' if folder in _claimed else None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass                                  # alive, another user's
+    return f'{what or "a cryotrans run"} ({where})'
+
+
+def claim_folder(path, what='a cryotrans run'):
+    """Hold a results folder for one run (FolderClaim); MapError, naming the holder, if another has it."""
+    return FolderClaim(path, what)
 
 
 def read_map(path):

@@ -133,6 +133,14 @@ def plateaued(losses, window=WINDOW, share=PLATEAU):
     return before - last <= share * (first - last)
 
 
+def fewest_steps(done, planned, window=WINDOW):
+    """The fewest steps a stage that may end early (not the last) can run in all, having run
+    `done` without ending: it is judged first at its third window, then at every window."""
+    if planned <= 3 * window:
+        return planned
+    return min(planned, max(3 * window, (done // window + 1) * window))
+
+
 def grid_text(stage):
     """Where a stage trains, in words: 'the full grid' or 'bin 4'."""
     return 'the full grid' if stage.bin == 1 else f'bin {stage.bin}'

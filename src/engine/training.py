@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .allocator import freed_memory_kept
-from .budget import check_memory, gb, seconds_left, stage_sizes, step_cost
+from .budget import check_memory, gb, seconds_left, stage_sizes, step_cost, time_left_text
 from .flow import Flow
 from .levels import LevelSpec
 from .maps import Grid, MapError
@@ -29,7 +29,7 @@ from .partition import bin_labels
 from .particles import particles
 from .refinement import resolution_filter
 from .rigidity import FORMS, Rigidity
-from .schedule import grid_text, plan, plateaued
+from .schedule import fewest_steps, grid_text, plan, plateaued
 from .splat import splat
 from .wasserstein import KERNELS
 
@@ -240,9 +240,10 @@ class Training:
         """All steps of the run: the loss's, then refinement's, and any added (more)."""
         return sum(stage.steps for stage in self.plan)
 
-    def seconds_left(self):
+    def seconds_left(self, soonest=False):
         """Seconds of training still to come, counting the stages to come at their own cost
-        (budget.py); nan before a step has been timed."""
+        (budget.py); nan before a step has been timed.  soonest: if every stage that may end
+        early (schedule.plateaued) ends at its first chance, else as planned."""
         rate = None
         for index in sorted(self._times, reverse=True):       # the latest stage with steps past its first
             recent = self._times[index][1:][-20:]             # (a stage's first step prepares its data)
@@ -251,7 +252,18 @@ class Training:
                 break
             if rate is None:
                 rate = (index, self._times[index][0])
-        return seconds_left(self._costs, [stage.steps for stage in self.plan], self.step, rate)
+        steps = [stage.steps for stage in self.plan]
+        if soonest:
+            start = 0
+            for i, n in enumerate(steps[:-1]):       # stages past keep their steps; the last runs all of its
+                steps[i] = n if self.step >= start + n else fewest_steps(max(0, self.step - start), n)
+                start += n
+        return seconds_left(self._costs, steps, self.step, rate)
+
+    def time_left_text(self, duration=lambda seconds: f'{seconds:.0f} s'):
+        """'4–7 min left' while stages to come may end early, '7 min left' when they cannot,
+        '' before a step has been timed; duration writes a number of seconds."""
+        return time_left_text(self.seconds_left(soonest=True), self.seconds_left(), duration)
 
     @property
     def finished(self):
