@@ -271,4 +271,4 @@ def time_left_text(soonest, latest, duration):
         number, _, unit = low.rpartition(' ')
         same = unit and high.endswith(' ' + unit)
         return f'{number if same else low}–{high} left'       # '4–7 min left', '90 s–3 min left'
-    return f'{duration(latest)} left'
+    return f'{high} left'
