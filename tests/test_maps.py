@@ -115,3 +115,23 @@ def test_maps_that_miss_each_other_name_both_boxes_and_a_voxel_size_mismatch():
                                        r'\(78\.0, 78\.0, 78\.0\) to \(142\.0, 142\.0, 142\.0\) Å \(4 Å voxels\); their voxel sizes '
                                        r'differ 4\.0-fold.*voxelSize'):
         prepare_pair(blob(g0, (8, 8, 8), 2), g0, blob(g1, (110, 110, 110), 8), g1, 0.1, 0.1, log=lambda m: None)
+
+
+def test_a_folder_claimed_on_another_machine_is_refused_naming_it(tmp_path):
+    """A shared disk (a cluster's): whether that machine's run lives cannot be told from here, so the
+    folder stays refused, and the message says which file to delete if that run has ended."""
+    from chimerax.cryotrans.engine.maps import claim_folder
+    (tmp_path / '.cryotrans-run').write_text('12345 node17.cluster cryotrans morph big.mrc\n')
+    with pytest.raises(MapError, match=r'is in use: cryotrans morph big.mrc \(process 12345 on node17.cluster\) '
+                                       r'is writing .* delete .*\.cryotrans-run\)'):
+        claim_folder(tmp_path)
+    assert (tmp_path / '.cryotrans-run').read_text().startswith('12345 node17')       # left alone
+
+
+def test_a_claim_is_held_until_released_and_a_second_in_this_process_is_refused(tmp_path):
+    from chimerax.cryotrans.engine.maps import claim_folder
+    with claim_folder(tmp_path, 'run A'):
+        with pytest.raises(MapError, match='run A of this session'):
+            claim_folder(tmp_path / '.', 'run B')
+    assert not (tmp_path / '.cryotrans-run').exists()
+    claim_folder(tmp_path, 'run B').release()
