@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from chimerax.core.errors import UserError
 
-from .engine.levels import LevelSpec, auto_levels, enclosed_volume, level_from
+from .engine.levels import LevelSpec, auto_levels, enclosed_volume, level_from, masks_kept
 
 OFF_BY = 2.0        # a level enclosing under 1/OFF_BY or over OFF_BY × the rule's volume is "clearly off"
 
@@ -39,10 +39,11 @@ def morph_pair(log, initial, target, typed, regions=None):
     from .engine import prepare_pair
     from .volumes import initial_to_target, map_values
     (values0, grid0), (values1, grid1) = map_values(initial), map_values(target)
-    level0, level1 = morph_levels(log, (initial, target), (values0, values1), (grid0.voxel_size, grid1.voxel_size),
-                                  typed)
-    return prepare_pair(values0, grid0, values1, grid1, level0, level1, transform=initial_to_target(initial, target),
-                        log=log.info, regions=regions)
+    with masks_kept():          # the rule's masks, found here, are the ones prepare_pair thresholds with
+        level0, level1 = morph_levels(log, (initial, target), (values0, values1),
+                                      (grid0.voxel_size, grid1.voxel_size), typed)
+        return prepare_pair(values0, grid0, values1, grid1, level0, level1,
+                            transform=initial_to_target(initial, target), log=log.info, regions=regions)
 
 
 def morph_levels(log, maps, values, voxels, typed):
@@ -69,7 +70,8 @@ class LevelChoice(NamedTuple):
 
 def level_choices(maps, values, voxels, typed):
     """LevelChoice for (initial, target): what morph_levels acts on and warns about."""
-    rule = auto_levels(values[0], voxels[0], values[1], voxels[1])
+    with masks_kept():
+        rule = auto_levels(values[0], voxels[0], values[1], voxels[1])
     rule_levels, rule_volumes = (rule.level0, rule.level1), (rule.volume0, rule.volume1)
     choices = []
     for i, (v, spec) in enumerate(zip(maps, typed)):

@@ -172,3 +172,29 @@ def test_on_a_noisy_initial_map_the_level_keeps_out_of_the_noise():
     assert any("σ above the initial map's solvent noise" in l for l in lines)
     quiet = prepare_pair(molecule_map, g, target, g, log=lambda m: None)   # no noise: the volume rule as it was
     assert quiet.level0 < pair.level0
+
+
+def test_molecule_masks_are_found_once_while_kept_and_maps_are_told_apart_by_identity(monkeypatch):
+    """Choosing the levels and thresholding ask for the same masks several times (a second each
+    on a 256³ map): within masks_kept each is found once, and nothing outside it is changed."""
+    from chimerax.cryotrans.engine import levels
+    target = blurred(ball((40, 40, 40), (20, 20, 20), 8), 2.0)
+    passes = []
+    real = levels.without_dust
+    monkeypatch.setattr(levels, 'without_dust', lambda *a, **k: passes.append(1) or real(*a, **k))
+    with levels.masks_kept():
+        a = levels.molecule(target, 0.3, VOXEL)
+        assert levels.molecule(target, 0.3, VOXEL) is a and len(passes) == 1
+        assert not a.flags.writeable                    # shared: nobody may change it
+        levels.molecule(target, 0.4, VOXEL)
+        levels.molecule(target.copy(), 0.3, VOXEL)      # the same values, another map
+        with levels.masks_kept():                       # nested: the outer block's masks
+            assert levels.molecule(target, 0.4, VOXEL) is not None
+        assert len(passes) == 3
+    fresh = levels.molecule(target, 0.3, VOXEL)
+    assert len(passes) == 4 and fresh.flags.writeable and np.array_equal(fresh, a)
+    g = Grid(target.shape, VOXEL, (0.0,) * 3)
+    pair = prepare_pair(target, g, np.roll(target, 3, axis=2), g, log=lambda m: None)
+    alone = levels.above_level(target, pair.level0, g.voxel_size)
+    assert np.count_nonzero(pair.initial) == np.count_nonzero(alone)
+    assert np.allclose(pair.initial * pair.peak, alone, rtol=1e-6, atol=0)

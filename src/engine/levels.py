@@ -29,6 +29,8 @@ options encloseVolume and sdLevel, with its meaning: sdLevel n is n standard
 deviations from zero), go through `level_from` and are never overridden.
 """
 
+import contextlib
+import contextvars
 import math
 from typing import NamedTuple
 
@@ -126,10 +128,38 @@ def without_dust(mask, voxel_size, size=DUST_SIZE):
     return keep[labels]
 
 
+_kept = contextvars.ContextVar('molecule masks kept', default=None)
+
+
+@contextlib.contextmanager
+def masks_kept():
+    """Within it, each map's molecule at a level is found once and kept (read-only): choosing
+    the levels and thresholding ask for the same few several times over, and on a 256³ map
+    each takes a second (the dust's connected pieces).  Maps are told apart by identity, and
+    kept alive while the block lasts, so a key can never name another map."""
+    if _kept.get() is not None:           # nested: the outer block keeps them
+        yield
+        return
+    token = _kept.set({})
+    try:
+        yield
+    finally:
+        _kept.reset(token)
+
+
 def molecule(values, level, voxel_size, dust=DUST_SIZE):
     """The voxels at or above level that belong to the molecule (dust left out)."""
+    kept = _kept.get()
+    key = (id(values), float(level), tuple(float(v) for v in voxel_size), dust)
+    if kept is not None and key in kept:
+        return kept[key][1]
     mask = np.asarray(values) >= level
-    return without_dust(mask, voxel_size, dust) if dust else mask
+    if dust:
+        mask = without_dust(mask, voxel_size, dust)
+    if kept is not None:
+        mask.flags.writeable = False      # shared by whoever asks next
+        kept[key] = (values, mask)        # the map kept alive, so its id is not reused meanwhile
+    return mask
 
 
 def above_level(values, level, voxel_size):

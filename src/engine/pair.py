@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .levels import above_level, choose_levels
+from .levels import above_level, choose_levels, masks_kept
 from .maps import Grid, MapError, normalise_pair, resample, same_grid
 from .partition import labels_on_grid, region_labels
 
@@ -61,10 +61,12 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
                            f'(in ChimeraX: volume scale #N factor -1)')
     moved = transform is not None or not same_grid(grid0, grid1)
     as_is = (resample(target, grid1, grid0, transform) if moved else np.asarray(target)).astype(np.float32)
-    level0, level1, coverage = choose_levels(initial, grid0.voxel_size, target, grid1.voxel_size, level0, level1,
-                                             log, target_on_initial=as_is)
-    f0 = above_level(initial, level0, grid0.voxel_size)
-    f1 = above_level(target, level1, grid1.voxel_size)
+    with masks_kept():          # the level rule and the thresholding ask for the same molecule masks
+        same = not moved and np.asarray(target).dtype == as_is.dtype      # then its masks are the target's own
+        level0, level1, coverage = choose_levels(initial, grid0.voxel_size, target, grid1.voxel_size, level0,
+                                                 level1, log, target_on_initial=target if same else as_is)
+        f0 = above_level(initial, level0, grid0.voxel_size)
+        f1 = above_level(target, level1, grid1.voxel_size)
     for name, values, level, value, full in (('initial', f0, 'level0', level0, initial),
                                               ('target', f1, 'level1', level1, target)):
         if values.max() <= 0:
