@@ -219,8 +219,8 @@ class MorphRun(Task):
             self._refreshing += time.perf_counter() - began
         if step % self.report_every == 0 or time.monotonic() - self._said >= 1 or step == steps:
             self._said = time.monotonic()
-            left = t.time_left_text() if step < steps else '0 s left'
-            self._post(self.session.logger.status, f'{self.name}: step {step}/{steps}, loss {loss:.5g}, {left}')
+            self._post(self.session.logger.status,
+                       f'{self.name}: step {step}/{steps}, loss {loss:.5g}, {t.time_left_text()}')
             new = tuple(t.losses[self._told:step])
             self._told = step
             self._post(self._tell, self._event('progress', losses=new))

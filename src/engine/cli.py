@@ -170,8 +170,7 @@ def _train(args, pair, training, truth, checkpoint):
         if training.refinement_starts_after(step):
             print(f'{step} steps done, loss {loss:.6g}; now {training.refinement_note()}', flush=True)
         if step % every == 0 or step == steps:
-            left = training.time_left_text() if step < steps else '0 s left'
-            print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({left})', flush=True)
+            print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({training.time_left_text()})', flush=True)
 
     stop = _interruptible()
     try:

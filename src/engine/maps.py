@@ -136,18 +136,17 @@ def _holder(path, folder):
         pid = int(pid)
     except (OSError, ValueError):
         return 'another run'                  # being written this instant, or not ours to judge
-    where = f'process {pid} on {host}'
-    if host != socket.gethostname():
-        return f'{what or "a cryotrans run"} ({where})'      # another machine's: cannot tell if it lives
-    if pid == os.getpid():
-        return f'{what or "a cryotrans run"} of this session' if folder in _claimed else None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass                                  # alive, another user's
-    return f'{what or "a cryotrans run"} ({where})'
+    who = what or 'a cryotrans run'
+    if pid == os.getpid() and host == socket.gethostname():
+        return f'{who} of this session' if folder in _claimed else None
+    if host == socket.gethostname():          # (another machine's cannot be told from here: held)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass                              # alive, another user's
+    return f'{who} (process {pid} on {host})'
 
 
 def claim_folder(path, what='a cryotrans run'):
