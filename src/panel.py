@@ -543,7 +543,8 @@ class MorphPanel(QWidget):
         if event.run is not self.run:
             return
         if event.kind == 'stage':
-            self.plot.mark(event.step, STAGE_LABELS.get(event.stage, event.stage))
+            polish = event.run.training.polish_starts_after(event.step)
+            self.plot.mark(event.step, 'polish' if polish else STAGE_LABELS.get(event.stage, event.stage))
         self._catch_up(event.run, event.step, event.soonest, event.left)
         if event.kind == 'ended':
             self._set_running(False)

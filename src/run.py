@@ -210,6 +210,9 @@ class MorphRun(Task):
         if t.refinement_starts_after(step):
             self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; '
                        f'now {t.refinement_note()}')
+        if t.polish_starts_after(step):
+            self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; '
+                       f'now {t.polish_note(step)}')
         if step < steps and t.plan_stage(step) is not t.plan_stage(step - 1):
             self._post(self._tell, self._event('stage'))
         if step % self.report_every == 0 and step < steps and refresh_due(self._refreshing, t.elapsed):

@@ -36,3 +36,34 @@ def test_the_real_size_table_runs_a_pair_from_its_files_and_judges_it_in_the_mov
     fsc_prediction, fsc_initial = float(row[7]), float(row[8])
     assert fsc_prediction < fsc_initial         # moving it helped where it moved
     assert row[10:] == ['1:30:w2', '1:5:refine', '(planned', '1:30:w2', '1:5:refine)']   # no coarser grid
+
+
+def test_the_full_grid_comparison_run_refines_on_the_full_grid_too(tmp_path, capsys):
+    """real_size.py --bin-all (issue #14's comparison): on 1 Å voxels a 7.6 Å target refines on bin 2
+    by default; the comparison puts every stage, refinement's too, on the full grid, every particle."""
+    import real_size
+    g = Grid((48, 48, 48), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+    initial, moved = blob(g, (22, 24, 24), 5.0), blob(g, (26, 24, 24), 5.0)
+    for name, values in (('initial', initial), ('target_7.6A', moved), ('truth', moved),
+                         ('moved_mask', np.clip(moved / 0.25, 0, 1))):
+        write_map(tmp_path / f'tric_160_{name}.mrc', values.astype(np.float32), g)
+    plans = {}
+    for extra in ([], ['--bin-all']):
+        assert real_size.main(['--pair', 'tric_160', '--data', str(tmp_path), '--steps', '2', '--refine', '2',
+                               '--particles', '100'] + extra) == 0
+        plans[bool(extra)] = [line.split()[1:] for line in capsys.readouterr().out.splitlines()
+                              if line.startswith('plan ')][0]
+    assert plans[False][-1].startswith('2/') and plans[False][-1].endswith(':2:refine')   # capped particles
+    assert plans[True] == ['1:2:w2', '1:2:refine']
+
+
+def test_stage_steps_times_a_step_of_each_stage_of_the_plan(tmp_path, capsys):
+    import stage_steps
+    g = Grid((48, 48, 48), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+    initial, moved = blob(g, (22, 24, 24), 5.0), blob(g, (26, 24, 24), 5.0)
+    for name, values in (('initial', initial), ('target_7.6A', moved), ('truth', moved), ('moved_mask', moved)):
+        write_map(tmp_path / f'tric_160_{name}.mrc', values.astype(np.float32), g)
+    assert stage_steps.main(['--pair', 'tric_160', '--data', str(tmp_path), '--repeat', '1']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(' s a step: ')[1] for line in lines] == ['w2 on bin 2, 1250 steps', 'refine on bin 2, 600 steps']
+    assert all(float(line.split()[0]) > 0 for line in lines)

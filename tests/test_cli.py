@@ -42,6 +42,18 @@ def test_morph_writes_frames_on_the_initial_grid_a_checkpoint_and_a_loss_log(map
     assert 'both as they are: give the resolution' in text
 
 
+def test_a_run_whose_refinement_moves_coarse_particles_says_when_it_polishes_with_finer_ones(maps, capsys):
+    code = main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(maps / 'out'),
+                 '--level0', '0.2', '--level1', '0.05', '--steps', '6', '--resolution', '8', '--refine', '12',
+                 '--particles', '60'])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert 'refine on the full grid (particles from bin' in text and ', 10 steps; refine on the full grid' in text
+    (line,) = [line for line in text.splitlines() if 'polishing' in line]
+    assert line.startswith('16 steps done, loss ') and 'now 2 steps polishing with finer particles (' in line
+    assert len(open(maps / 'out' / 'loss.log').read().split('\n')) == 20
+
+
 def test_a_run_that_learns_nothing_says_it_is_poor_and_what_to_change(maps, capsys):
     code = main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(maps / 'out'),
                  '--level0', '0.2', '--level1', '0.05', '--steps', '6', '--lr', '1e-9', '--resolution', '8',

@@ -213,6 +213,18 @@ def test_refinement_is_marked_on_the_plot_with_its_own_axis(panel, qt_app):
     assert panel.plot.marks == [(6, 'refinement')] and panel.plot.right is not None
 
 
+def test_refinement_s_polish_with_finer_particles_is_marked_too(panel, qt_app):
+    panel.steps.setValue(6)
+    panel.refine.setValue(12)
+    panel.resolution.setValue(5)
+    panel.bin.setValue(1)
+    panel.particles.setValue(60)         # the maps' particles come from a coarser binning: then a polish
+    panel.start_button.click()
+    until_ended(qt_app, panel)
+    assert panel.plot.marks == [(6, 'refinement'), (16, 'polish')]
+    assert panel.plot.points('refine')[0] == list(range(7, 19))
+
+
 def test_a_run_started_by_command_shows_in_the_panel(panel, session, qt_app):
     run(session, 'cryotrans morph #1 to #2 steps 100000 frames 3 wait false')
     assert panel.run is not None and panel.series_spec == '#3' and panel.stop_button.isEnabled()

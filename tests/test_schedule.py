@@ -46,7 +46,8 @@ def test_a_plan_refines_on_the_resolution_grid_with_the_loss_on_the_coarser_ones
     pair, _ = _pair(96, 1.0)
     full = int((pair.initial > 0).sum())
     stages = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=full // 10).check())
-    assert [(s.bin, s.loss) for s in stages] == [(4, 'w2'), (2, 'refine')]    # 96³ binned by 2 and 4 only
+    assert [(s.bin, s.loss) for s in stages] == [(4, 'w2'), (2, 'refine'), (2, 'refine')]   # 96³: bins 2 and 4 only
+    stages = stages[:2]                                # (the polish, with finer particles: the test below)
     for s in stages:
         moved = occupied(pair.initial > 0, s.particles_from)[0]
         assert moved <= full // 10 and s.particles_from >= s.bin
@@ -133,3 +134,33 @@ def test_a_coarse_stage_whose_loss_stopped_improving_ends_early_and_the_last_sta
     rest.run()
     assert rest.plan == training.plan
     assert all(torch.equal(a, b) for a, b in zip(rest.flow.state_dict().values(), state['flow'].values()))
+
+
+def test_refinement_ends_with_a_polish_moving_finer_particles_when_its_own_are_coarse():
+    """The last sixth of refinement moves up to 4 × `particles` particles: the coarse ones limit
+    the fit (docs/benchmarks.md, Real size); Adam's moments go on across it."""
+    pair, _ = _pair(96, 1.0)
+    filled = pair.initial > 0
+    most = int(filled.sum()) // 40
+    stages = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=most, refine=60).check())
+    w2, coarse, polish = stages
+    assert (coarse.bin, coarse.steps, coarse.loss) == (2, 50, 'refine') == (polish.bin, 50, polish.loss)
+    assert polish.steps == 10 and polish.particles_from < coarse.particles_from
+    assert occupied(filled, coarse.particles_from)[0] <= most < occupied(filled, polish.particles_from)[0] <= 4 * most
+    assert occupied(filled, polish.particles_from - 1)[0] > 4 * most or polish.particle_bin == 0
+    for settings in (Settings(resolution=7.0, particles=0), Settings(resolution=7.0, particles=most, refine=5),
+                     Settings(resolution=7.0, particles=10 ** 6), Settings(particles=most)):
+        assert [s.loss for s in plan(pair.initial, pair.grid.voxel_size, settings.check())].count('refine') <= 1
+    training = Training(pair, Settings(steps=12, resolution=7.0, particles=most, refine=12, seed=2))
+    assert [s.steps for s in training.plan] == [12, 10, 2]
+    resets = []
+    real = training._new_optimizer
+    training._new_optimizer = lambda: resets.append(training.step) or real()
+    assert training.run()
+    assert resets == [12] and len(training.losses) == 24
+    assert [step for step in range(25) if training.polish_starts_after(step)] == [22]
+    polish = training.stage_sizes[2].particles
+    source = f'bin {training.plan[2].particle_bin}' if training.plan[2].particle_bin else 'bin 2'
+    assert training.polish_note(22) == f'2 steps polishing with finer particles ({polish:,} a step, from {source})'
+    assert training.stage_data(23).particles.mass.numel() > training.stage_data(12).particles.mass.numel()
+    assert float(training.stage_data(23).particles.mass.sum()) == pytest.approx(float(pair.initial.sum()), rel=1e-5)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The accelerator check of issue #14, in one run: the engine's tests on the GPU, the bench's GPU rows,
-# one real-size run, and a short table last.  For the device machine (Python 3.12 with a CUDA torch
+# the real-size runs (and TRiC with every step on the full grid), and a short table last.
+# For the device machine (Python 3.12 with a CUDA torch
 # and numpy 2, no ChimeraX, no package registry): the engine is imported from src/ as
 # chimerax.cryotrans.engine without the bundle; mrcfile, which is missing there, travels as a wheel in
 # .whl/, and the real-size pairs are built there from the two structure files of `make realsize`
@@ -45,6 +46,9 @@ if ! ls data/realsize/ribosome_256_moved_mask.mrc data/realsize/tric_160_moved_m
     timeout 90 $PY tools/realsize_maps.py --out data/realsize 2>&1 | tail -4 | tee "$LOG/maps.txt"
 fi
 timeout 90 $PY tools/real_size.py --pair "$REAL" --device "$DEVICE" $REAL_ARGS 2>&1 | tee "$LOG/real.txt"
+timeout 30 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" $REAL_ARGS 2>&1 | tee "$LOG/tric.txt"
+# the 160³ comparison: every step on the full grid, refinement's too, every particle (hours on 2 CPU cores)
+timeout 120 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --bin-all $REAL_ARGS 2>&1 | tee "$LOG/tric_all.txt"
 timeout 30 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --w2-steps "$W2" 2>&1 | tee "$LOG/w2.txt"
 timeout 45 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --w2-steps "$W2" --particles 0 2>&1 \
     | tee "$LOG/w2_all.txt"
@@ -57,6 +61,10 @@ echo "bench memory (box, particles, peak GB, estimate GB, ratio):"
 awk '/^peak memory/ {on=1} on && /³/ {print "   " $1, $2, $3, $4, $5} /^$/ {on=0}' "$LOG/bench.txt"
 echo "real size $REAL, the target's resolution given, default schedule:"
 sed 's/^/   /' "$LOG/real.txt"
+for f in tric tric_all; do
+    echo "tric 160³, $([ $f = tric ] && echo 'default schedule' || echo 'every step on the full grid'): \
+$(grep -E '^(start_to_prediction_s|fsc_prediction_masked_A|ran) ' "$LOG/$f.txt" | tr '\n' ' ' || tail -1 "$LOG/$f.txt")"
+done
 for f in w2 w2_all; do
     echo "tric 160³, full-grid W2 steps alone, $(grep '^w2_particles' "$LOG/$f.txt"): \
 $(grep '^w2_steps' "$LOG/$f.txt" || tail -1 "$LOG/$f.txt")"

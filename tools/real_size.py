@@ -8,11 +8,13 @@ its small subunit turned 8°, target 7 Å) and TRiC on 160³.  The clock runs fr
 map files to the frames in memory (and written, with --out), as `cryotrans morph` would do them,
 with the target's resolution given.  FSC(0.5) against the truth is read inside the moved part's
 soft mask (whole-map FSC cannot tell: most of the ribosome does not move) and over the box.
---bin-all: every step on the full grid, with every particle (the comparison issue #14 asks for).
+--bin-all: every step on the full grid, refinement's too, with every particle (the comparison
+issue #14 asks for).
 Prints one line per measurement, `key value`, for tools/gpu_check.sh's and make bench's tables.
 """
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
@@ -39,6 +41,15 @@ def pair_files(data, name):
 def plan_text(plan):
     """Stages as 'bin[/particle bin]:steps:loss', space-separated."""
     return ' '.join(f'{s.bin}{"/" + str(s.particle_bin) if s.particle_bin else ""}:{s.steps}:{s.loss}' for s in plan)
+
+
+def full_grid_refinement(on):
+    """While on, plans refine on the full grid instead of the resolution grid (schedule.resolution_bin):
+    no setting asks for that, as no user needs it; only the comparison run does."""
+    import importlib
+    from unittest import mock
+    schedule = importlib.import_module('chimerax.cryotrans.engine.schedule')     # the module, not its function
+    return mock.patch.object(schedule, 'resolution_bin', lambda *args: 1) if on else contextlib.nullcontext()
 
 
 def main(argv=None):
@@ -84,7 +95,8 @@ def main(argv=None):
     if args.bin_all:
         given.update(bin=1, particles=0)
     settings = Settings(device=device.type, resolution=resolution, **given)
-    training = Training(pair, settings)
+    with full_grid_refinement(args.bin_all):
+        training = Training(pair, settings)
     print(f'plan {plan_text(training.plan)}', flush=True)
     print(f'memory_estimate_gb {training.memory.total / 2**30:.2f}', flush=True)
     if device.type == 'cuda':

@@ -169,6 +169,8 @@ def _train(args, pair, training, truth, checkpoint):
             print(f'step {step}: {ended}', flush=True)
         if training.refinement_starts_after(step):
             print(f'{step} steps done, loss {loss:.6g}; now {training.refinement_note()}', flush=True)
+        if training.polish_starts_after(step):
+            print(f'{step} steps done, loss {loss:.6g}; now {training.polish_note(step)}', flush=True)
         if step % every == 0 or step == steps:
             print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({training.time_left_text()})', flush=True)
 

@@ -17,6 +17,12 @@ particles) from costing hours, and leave small maps as they were:
   smooth, so the frames, made at the end from every particle of the full grid, move
   as the coarser particles taught it.
 
+- **A finer-particle polish.**  Coarse particles teach the flow its motion, but they
+  limit how closely it fits: the last sixth of refinement's steps moves particles from
+  the finest binning with at most four times as many (on the 256³ ribosome: bin 3's
+  102,000 instead of bin 5's 25,000, 3.22 → 3.17 Å inside the moved part, as close as
+  every particle of the full grid came).  More coarse steps did not do it.
+
 A stage before the last ends early when its loss has stopped improving (`plateaued`): the
 coarse grids learn the large motion within their first few hundred steps and then
 polish what the finer grids redo anyway.  The last stage (refinement, or the finest
@@ -32,6 +38,8 @@ from .objective import Stage, partitioned_plan
 COARSEST_EDGE = 24      # a coarse grid's longest edge stays at least this many voxels
 VOXELS_PER_RESOLUTION = 3.0
 WINDOW = 50             # a stage's loss is judged over windows of this many steps ...
+POLISH_SHARE = 6        # the last 1/6 of refinement's steps ...
+POLISH_PARTICLES = 4    # ... moves up to this many times `particles` particles
 PLATEAU = 0.02          # ... and it has stopped improving when its last window gained less than this
                         # share of what the stage has gained since its first window
 
@@ -114,7 +122,23 @@ def plan(initial, voxel_size, settings, regions=1):
         if stage.bin not in bins:
             bins[stage.bin] = particle_bin(filled, stage.bin, settings.particles)
         stages[i] = stage._replace(particle_bin=bins[stage.bin])
+    if refine:
+        stages[-1:] = polished(stages[-1], filled, settings.particles)
     return stages
+
+
+def polished(refinement, filled, most):
+    """Refinement as one stage, or two: the same grid, its last 1/POLISH_SHARE of steps with
+    particles from the finest binning holding at most POLISH_PARTICLES × `most` of them, when
+    that binning is finer than the stage's own particles' (a large map; a small one has all
+    its particles already)."""
+    polish = refinement.steps // POLISH_SHARE
+    if not refinement.particle_bin or not polish:
+        return [refinement]
+    finer = particle_bin(filled, refinement.bin, POLISH_PARTICLES * most)
+    if finer == refinement.particle_bin:
+        return [refinement]
+    return [refinement._replace(steps=refinement.steps - polish), refinement._replace(steps=polish, particle_bin=finer)]
 
 
 def plateaued(losses, window=WINDOW, share=PLATEAU):

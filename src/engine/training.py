@@ -291,6 +291,20 @@ class Training:
         return (0 < step < self.total_steps and self.plan_stage(step).loss == 'refine'
                 and self.plan_stage(step - 1).loss != 'refine')
 
+    def polish_starts_after(self, step):
+        """Whether refinement's polish (schedule.polished: the same grid, finer particles) begins after this step."""
+        if not 0 < step < self.total_steps:
+            return False
+        stage, before = self.plan_stage(step), self.plan_stage(step - 1)
+        return stage.loss == before.loss == 'refine' and stage.particles_from != before.particles_from
+
+    def polish_note(self, step):
+        """What the polish beginning after this step does, for logs."""
+        index = self.stage_index(step)
+        stage, particles = self.plan[index], self.stage_sizes[index].particles
+        source = f'bin {stage.particle_bin}' if stage.particle_bin else grid_text(stage)
+        return f'{stage.steps} steps polishing with finer particles ({particles:,} a step, from {source})'
+
     def _restore(self, ckpt):
         if ckpt.get('fingerprints') != self.pair.fingerprints():
             raise MapError('the checkpoint was trained on other maps or levels than these')
