@@ -35,7 +35,8 @@ def test_the_real_size_table_runs_a_pair_from_its_files_and_judges_it_in_the_mov
     assert 0 < prepare + train + frames <= total and 0 < peak < 24
     fsc_prediction, fsc_initial = float(row[7]), float(row[8])
     assert fsc_prediction < fsc_initial         # moving it helped where it moved
-    assert row[10:] == ['1:30:w2', '1:5:refine', '(planned', '1:30:w2', '1:5:refine)']   # no coarser grid
+    assert [float(v) > 0 for v in row[10].split('/')] == [True, True]     # what a step of each stage cost
+    assert row[11:] == ['1:30:w2', '1:5:refine', '(planned', '1:30:w2', '1:5:refine)']   # no coarser grid
 
 
 def test_the_full_grid_comparison_run_refines_on_the_full_grid_too(tmp_path, capsys):

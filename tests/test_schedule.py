@@ -159,6 +159,8 @@ def test_refinement_ends_with_a_polish_moving_finer_particles_when_its_own_are_c
     assert training.run()
     assert resets == [12] and len(training.losses) == 24
     assert [step for step in range(25) if training.polish_starts_after(step)] == [22]
+    seconds = training.step_seconds()             # what a step of each stage cost here
+    assert sorted(seconds) == [0, 1, 2] and all(0 < v < 60 for v in seconds.values())
     polish = training.stage_sizes[2].particles
     source = f'bin {training.plan[2].particle_bin}' if training.plan[2].particle_bin else 'bin 2'
     assert training.polish_note(22) == f'2 steps polishing with finer particles ({polish:,} a step, from {source})'

@@ -240,7 +240,8 @@ def real_size_table(device, threads=0, data=None, pairs=REAL_SIZE, extra=()):
           'with the target\'s resolution given; FSC(0.5) against the truth inside the moved part\'s mask '
           '(make realsize builds the pairs)')
     print(f'{"pair":>13} {"particles":>9} {"prepare s":>9} {"train s":>8} {"frames s":>8} {"total s":>8} '
-          f'{"peak GB":>7} {"FSC pred":>8} {"initial":>7} {"target":>7}  stages as run (bin/particle bin:steps:loss)')
+          f'{"peak GB":>7} {"FSC pred":>8} {"initial":>7} {"target":>7}  s a step, by stage  '
+          f'stages as run (bin/particle bin:steps:loss)')
     totals = {}
     for name in pairs:
         r = real_size(name, device, threads, data, extra)
@@ -250,7 +251,7 @@ def real_size_table(device, threads=0, data=None, pairs=REAL_SIZE, extra=()):
         print(f'{name:>13} {particles:>9} {float(r["prepare_s"]):>9.1f} {float(r["train_s"]):>8.1f} '
               f'{float(r["frames_s"]):>8.1f} {float(r["start_to_prediction_s"]):>8.1f} {float(peak):>7.2f} '
               f'{r["fsc_prediction_masked_A"]:>8} {r["fsc_initial_masked_A"]:>7} {r["fsc_target_masked_A"]:>7}  '
-              f'{r["ran"]} (planned {r["plan"]})', flush=True)
+              f'{r["step_s"].replace(" ", "/"):>18}  {r["ran"]} (planned {r["plan"]})', flush=True)
     if len(totals) == 2:
         (n0, t0), (n1, t1) = sorted(totals.values())
         print(f'time {n1}³ / {n0}³: {t1 / t0:.2f} for {(n1 / n0) ** 3:.2f}× the voxels: time ∝ box edge^'

@@ -52,9 +52,14 @@ timeout 120 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --bin-all 
 timeout 30 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --w2-steps "$W2" 2>&1 | tee "$LOG/w2.txt"
 timeout 45 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --w2-steps "$W2" --particles 0 2>&1 \
     | tee "$LOG/w2_all.txt"
+said() {   # the lines of file $1 matching $2, on one line; else that it has none (a run cut off by its timeout)
+    local found
+    found=$(grep -E "$2" "$1" | tr '\n' ' ')
+    if [ -n "$found" ]; then echo "$found"; else echo "none: timed out or failed, see $1"; fi
+}
 echo
 echo "== gpu_check: $(cat "$LOG/versions.txt")"
-echo "engine tests on $DEVICE: $(grep -E 'passed|failed|error' "$LOG/tests.txt" | tail -1)"
+echo "engine tests on $DEVICE: $(said "$LOG/tests.txt" '[0-9]+ (passed|failed|error)')"
 echo "bench full-grid step s (box, particles, step s, MLP s, splat s, loss s, rest s, refine s):"
 awk '/^full-grid step/ {on=1} on && /³/ {print "   " $0} /^$/ {on=0}' "$LOG/bench.txt"
 echo "bench memory (box, particles, peak GB, estimate GB, ratio):"
@@ -63,9 +68,8 @@ echo "real size $REAL, the target's resolution given, default schedule:"
 sed 's/^/   /' "$LOG/real.txt"
 for f in tric tric_all; do
     echo "tric 160³, $([ $f = tric ] && echo 'default schedule' || echo 'every step on the full grid'): \
-$(grep -E '^(start_to_prediction_s|fsc_prediction_masked_A|ran) ' "$LOG/$f.txt" | tr '\n' ' ' || tail -1 "$LOG/$f.txt")"
+$(said "$LOG/$f.txt" '^(ran|step_s|start_to_prediction_s|fsc_prediction_masked_A) ')"
 done
 for f in w2 w2_all; do
-    echo "tric 160³, full-grid W2 steps alone, $(grep '^w2_particles' "$LOG/$f.txt"): \
-$(grep '^w2_steps' "$LOG/$f.txt" || tail -1 "$LOG/$f.txt")"
+    echo "tric 160³, full-grid W2 steps alone, $(said "$LOG/$f.txt" '^w2_particles'): $(said "$LOG/$f.txt" '^w2_steps')"
 done

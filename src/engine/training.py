@@ -240,6 +240,12 @@ class Training:
         """All steps of the run: the loss's, then refinement's, and any added (more)."""
         return sum(stage.steps for stage in self.plan)
 
+    def step_seconds(self):
+        """{stage index: median seconds of its steps timed in this process}, for the stages run here; a
+        stage's first step (which prepares its grid and particles) is left out when it has others.  What a
+        step costs on this machine: benchmarks give it beside a run's time, as machines' speeds differ."""
+        return {index: float(np.median(times[1:] or times)) for index, times in sorted(self._times.items())}
+
     def seconds_left(self, soonest=False):
         """Seconds of training still to come, counting the stages to come at their own cost
         (budget.py); nan before a step has been timed.  soonest: if every stage that may end
