@@ -16,17 +16,18 @@ particles) from costing hours, and leave small maps as they were:
   holding its mass, while its loss is still measured on its own grid.  The flow is
   smooth, so the frames, made at the end from every particle of the full grid, move
   as the coarser particles taught it.
-
 - **A finer-particle polish.**  Coarse particles teach the flow its motion, but they
   limit how closely it fits: the last sixth of refinement's steps moves particles from
   the finest binning with at most four times as many (on the 256³ ribosome: bin 3's
-  102,000 instead of bin 5's 25,000, 3.22 → 3.17 Å inside the moved part, as close as
-  every particle of the full grid came).  More coarse steps did not do it.
+  102,000 instead of bin 5's 25,000, 3.22 → 3.17 Å inside the moved part, what the old
+  schedule's refinement with every particle of the full grid had reached when last
+  measured).  More coarse steps did not do it.
 
 A stage before the last ends early when its loss has stopped improving (`plateaued`): the
 coarse grids learn the large motion within their first few hundred steps and then
-polish what the finer grids redo anyway.  The last stage (refinement, or the finest
-grid's loss) always runs its steps: it makes the result, and `more` adds to it.
+polish what the finer grids redo anyway; refinement before its polish may end early too.
+The last stage (the polish, refinement, or the finest grid's loss) always runs its steps:
+it makes the result, and `more` adds to it.
 """
 
 import math
@@ -38,10 +39,10 @@ from .objective import Stage, partitioned_plan
 COARSEST_EDGE = 24      # a coarse grid's longest edge stays at least this many voxels
 VOXELS_PER_RESOLUTION = 3.0
 WINDOW = 50             # a stage's loss is judged over windows of this many steps ...
-POLISH_SHARE = 6        # the last 1/6 of refinement's steps ...
-POLISH_PARTICLES = 4    # ... moves up to this many times `particles` particles
 PLATEAU = 0.02          # ... and it has stopped improving when its last window gained less than this
                         # share of what the stage has gained since its first window
+POLISH_SHARE = 6        # the last 1/6 of refinement's steps ...
+POLISH_PARTICLES = 4    # ... moves up to this many times `particles` particles
 
 
 def schedule(shape, steps, bin=0, refine=False, finest=1):
