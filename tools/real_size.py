@@ -104,7 +104,7 @@ def main(argv=None):
     training.run()
     trained = time.perf_counter()
     print(f'ran {plan_text(training.plan)}', flush=True)      # the stages as run: some may have ended early
-    print('step_s ' + ' '.join(f'{v:.3f}' for v in training.step_seconds().values()), flush=True)   # each stage's
+    print('step_s ' + ' '.join(f'{v:.3f}' for v in training.step_seconds().values()), flush=True)   # a step's cost
     frames = training.frames()
     if args.out:
         from chimerax.cryotrans.engine.cli import write_frames
