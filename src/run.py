@@ -207,12 +207,9 @@ class MorphRun(Task):
         ended = t.stage_ended_note(step)
         if ended:
             self._post(self.session.logger.info, f'{self.name}: step {step}: {ended}')
-        if t.refinement_starts_after(step):
-            self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; '
-                       f'now {t.refinement_note()}')
-        if t.polish_starts_after(step):
-            self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; '
-                       f'now {t.polish_note(step)}')
+        begins = t.beginning_note(step)
+        if begins:
+            self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; now {begins}')
         if step < steps and t.plan_stage(step) is not t.plan_stage(step - 1):
             self._post(self._tell, self._event('stage'))
         if step % self.report_every == 0 and step < steps and refresh_due(self._refreshing, t.elapsed):

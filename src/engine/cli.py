@@ -167,10 +167,9 @@ def _train(args, pair, training, truth, checkpoint):
         ended = training.stage_ended_note(step)
         if ended:
             print(f'step {step}: {ended}', flush=True)
-        if training.refinement_starts_after(step):
-            print(f'{step} steps done, loss {loss:.6g}; now {training.refinement_note()}', flush=True)
-        if training.polish_starts_after(step):
-            print(f'{step} steps done, loss {loss:.6g}; now {training.polish_note(step)}', flush=True)
+        begins = training.beginning_note(step)
+        if begins:
+            print(f'{step} steps done, loss {loss:.6g}; now {begins}', flush=True)
         if step % every == 0 or step == steps:
             print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({training.time_left_text()})', flush=True)
 

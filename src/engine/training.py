@@ -304,6 +304,13 @@ class Training:
         stage, before = self.plan_stage(step), self.plan_stage(step - 1)
         return stage.loss == before.loss == 'refine' and stage.particles_from != before.particles_from
 
+    def beginning_note(self, step):
+        """What begins after this step that changes what the loss means, for logs: refinement, or its
+        polish ('' when neither)."""
+        if self.refinement_starts_after(step):
+            return self.refinement_note()
+        return self.polish_note(step) if self.polish_starts_after(step) else ''
+
     def polish_note(self, step):
         """What the polish beginning after this step does, for logs."""
         index = self.stage_index(step)
