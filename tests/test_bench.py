@@ -21,13 +21,20 @@ def test_every_bench_table_runs_on_a_tiny_box(capsys):
     assert len(partition) == 9 and all(float(t) > 0 for t in partition[2:])
 
 
-def test_the_real_size_table_runs_a_pair_from_its_files_and_judges_it_in_the_moved_part(tmp_path, capsys):
-    """Small stand-ins named as tools/realsize_maps.py names its files: a blob moved 4 Å, its mask."""
-    g = Grid((40, 40, 40), (1.5, 1.5, 1.5), (0.0, 0.0, 0.0))
-    initial, moved = blob(g, (28, 30, 30), 5.0), blob(g, (32, 30, 30), 5.0)
+def stand_in_pair(folder, edge, voxel, x):
+    """Small stand-ins for TRiC named as tools/realsize_maps.py names its files: a blob at x moved
+    4 Å, its mask; returns the initial map."""
+    g = Grid((edge,) * 3, (voxel,) * 3, (0.0, 0.0, 0.0))
+    c = edge * voxel / 2
+    initial, moved = blob(g, (x, c, c), 5.0), blob(g, (x + 4, c, c), 5.0)
     for name, values in (('initial', initial), ('target_7.6A', moved), ('truth', moved),
                          ('moved_mask', np.clip(moved / 0.25, 0, 1))):
-        write_map(tmp_path / f'tric_160_{name}.mrc', values.astype(np.float32), g)
+        write_map(folder / f'tric_160_{name}.mrc', values.astype(np.float32), g)
+    return initial
+
+
+def test_the_real_size_table_runs_a_pair_from_its_files_and_judges_it_in_the_moved_part(tmp_path, capsys):
+    initial = stand_in_pair(tmp_path, 40, 1.5, 28)
     bench.real_size_table(torch.device('cpu'), 1, str(tmp_path), ('tric_160',), ['--steps', '30', '--refine', '5'])
     (row,) = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip().startswith('tric_160')]
     assert 1000 < int(row[1]) < initial.size                  # the particles above the rule's level
@@ -43,11 +50,7 @@ def test_the_full_grid_comparison_run_refines_on_the_full_grid_too(tmp_path, cap
     """real_size.py --bin-all (issue #14's comparison): on 1 Å voxels a 7.6 Å target refines on bin 2
     by default; the comparison puts every stage, refinement's too, on the full grid, every particle."""
     import real_size
-    g = Grid((48, 48, 48), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
-    initial, moved = blob(g, (22, 24, 24), 5.0), blob(g, (26, 24, 24), 5.0)
-    for name, values in (('initial', initial), ('target_7.6A', moved), ('truth', moved),
-                         ('moved_mask', np.clip(moved / 0.25, 0, 1))):
-        write_map(tmp_path / f'tric_160_{name}.mrc', values.astype(np.float32), g)
+    stand_in_pair(tmp_path, 48, 1.0, 22)
     plans = {}
     for extra in ([], ['--bin-all']):
         assert real_size.main(['--pair', 'tric_160', '--data', str(tmp_path), '--steps', '2', '--refine', '2',
@@ -60,10 +63,7 @@ def test_the_full_grid_comparison_run_refines_on_the_full_grid_too(tmp_path, cap
 
 def test_stage_steps_times_a_step_of_each_stage_of_the_plan(tmp_path, capsys):
     import stage_steps
-    g = Grid((48, 48, 48), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
-    initial, moved = blob(g, (22, 24, 24), 5.0), blob(g, (26, 24, 24), 5.0)
-    for name, values in (('initial', initial), ('target_7.6A', moved), ('truth', moved), ('moved_mask', moved)):
-        write_map(tmp_path / f'tric_160_{name}.mrc', values.astype(np.float32), g)
+    stand_in_pair(tmp_path, 48, 1.0, 22)
     assert stage_steps.main(['--pair', 'tric_160', '--data', str(tmp_path), '--repeat', '1']) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(' s a step: ')[1] for line in lines] == ['w2 on bin 2, 1250 steps', 'refine on bin 2, 600 steps']
