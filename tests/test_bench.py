@@ -68,3 +68,21 @@ def test_stage_steps_times_a_step_of_each_stage_of_the_plan(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(' s a step: ')[1] for line in lines] == ['w2 on bin 2, 1250 steps', 'refine on bin 2, 600 steps']
     assert all(float(line.split()[0]) > 0 for line in lines)
+
+
+def test_a_reference_run_stops_with_its_checkpoint_and_goes_on_from_it(tmp_path, capsys):
+    """real_size.py --checkpoint --stop-after: a run longer than a session stops, keeps its state and
+    says its scores are of a run not finished; the next call goes on from that step to the end."""
+    import real_size
+    stand_in_pair(tmp_path, 40, 1.5, 28)
+    ckpt = tmp_path / 'reference.pt'
+    run = ['--pair', 'tric_160', '--data', str(tmp_path), '--steps', '20', '--refine', '4', '--checkpoint', str(ckpt)]
+    assert real_size.main(run + ['--stop-after', '0.001']) == 0
+    first = capsys.readouterr().out
+    assert 'stopped at step 1 of 24: not finished' in first and 'start_to_prediction_s' not in first
+    assert ckpt.exists()
+    assert real_size.main(run) == 0
+    second = capsys.readouterr().out
+    assert 'resumed' in second and 'at step 1 of 24' in second and 'stopped' not in second
+    assert 'trained_s_all_sessions' in second and 'start_to_prediction_s' not in second
+    assert math.isfinite(float(second.split('fsc_prediction_masked_A ')[1].split()[0]))

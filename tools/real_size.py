@@ -10,6 +10,9 @@ with the target's resolution given.  FSC(0.5) against the truth is read inside t
 soft mask (whole-map FSC cannot tell: most of the ribosome does not move) and over the box.
 --bin-all: every step on the full grid, refinement's too, with every particle (the comparison
 issue #14 asks for).
+--checkpoint PATH [--stop-after S]: for reference runs longer than a session (hours on 2 cores):
+write the run's checkpoint every 25 steps and at the end, go on from it when it exists, and stop
+after S seconds of training; a stopped run's prediction is scored as of its last step and says so.
 Prints one line per measurement, `key value`, for tools/gpu_check.sh's and make bench's tables.
 """
 
@@ -64,13 +67,16 @@ def main(argv=None):
     p.add_argument('--w2-steps', type=int, default=0,
                    help='instead, time this many full-grid W2 steps alone (the public release\'s log: 2000 at 160³)')
     p.add_argument('--out', default=None, help='write the frames here as MRC files, as the CLI does')
+    p.add_argument('--checkpoint', default=None,
+                   help='write the run\'s checkpoint here every 25 steps and at the end; go on from it if it exists')
+    p.add_argument('--stop-after', type=float, default=0, help='stop after this many seconds of training')
     args = p.parse_args(argv)
     (initial, target, truth, mask), resolution = pair_files(args.data, args.pair)
     import torch
     from bench import sync
     from chimerax.cryotrans.engine import Settings, Training, prepare_pair, read_map
     from chimerax.cryotrans.engine.fsc import fsc_resolution
-    from chimerax.cryotrans.engine.training import choose_device
+    from chimerax.cryotrans.engine.training import choose_device, load_checkpoint
     device = choose_device(args.device)
     start = time.perf_counter()
     f0, g0 = read_map(initial)
@@ -95,15 +101,24 @@ def main(argv=None):
     if args.bin_all:
         given.update(bin=1, particles=0)
     settings = Settings(device=device.type, resolution=resolution, **given)
+    resumed = load_checkpoint(args.checkpoint) if args.checkpoint and os.path.exists(args.checkpoint) else None
     with full_grid_refinement(args.bin_all):
-        training = Training(pair, settings)
+        training = Training(pair, settings, checkpoint=resumed)
+    if resumed is not None:
+        print(f'resumed {args.checkpoint} at step {training.step} of {training.total_steps}, '
+              f'{training.elapsed:.0f} s trained before', flush=True)
     print(f'plan {plan_text(training.plan)}', flush=True)
     print(f'memory_estimate_gb {training.memory.total / 2**30:.2f}', flush=True)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    training.run()
+    began = time.perf_counter()
+    stop = (lambda: time.perf_counter() - began > args.stop_after) if args.stop_after else None
+    finished = training.run(stop=stop, checkpoint_path=args.checkpoint, checkpoint_every=25 if args.checkpoint else 0)
     trained = time.perf_counter()
     print(f'ran {plan_text(training.plan)}', flush=True)      # the stages as run: some may have ended early
+    if not finished:
+        print(f'stopped at step {training.step} of {training.total_steps}: not finished; '
+              f'the scores below are of step {training.step}\'s flow', flush=True)
     print('step_s ' + ' '.join(f'{v:.3f}' for v in training.step_seconds().values()), flush=True)   # a step's cost
     frames = training.frames()
     if args.out:
@@ -114,7 +129,10 @@ def main(argv=None):
     done = time.perf_counter()
     print(f'train_s {trained - prepared:.1f}')
     print(f'frames_s {done - trained:.1f}')
-    print(f'start_to_prediction_s {done - start:.1f}')
+    if resumed is not None or not finished:     # the clock did not see the whole run
+        print(f'trained_s_all_sessions {training.elapsed:.1f}')
+    else:
+        print(f'start_to_prediction_s {done - start:.1f}')
     if device.type == 'cuda':
         print(f'cuda_peak_gb {torch.cuda.max_memory_allocated(device) / 2**30:.2f}')
     else:
