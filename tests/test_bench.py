@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 import bench
@@ -86,3 +87,5 @@ def test_a_reference_run_stops_with_its_checkpoint_and_goes_on_from_it(tmp_path,
     assert 'resumed' in second and 'at step 1 of 24' in second and 'stopped' not in second
     assert 'trained_s_all_sessions' in second and 'start_to_prediction_s' not in second
     assert math.isfinite(float(second.split('fsc_prediction_masked_A ')[1].split()[0]))
+    with pytest.raises(SystemExit, match='cannot go on from .*reference.pt: the checkpoint was trained with other settings'):
+        real_size.main(run + ['--refine', '5'])             # other settings than the checkpoint's: one line says so

@@ -74,7 +74,7 @@ def main(argv=None):
     (initial, target, truth, mask), resolution = pair_files(args.data, args.pair)
     import torch
     from bench import sync
-    from chimerax.cryotrans.engine import Settings, Training, prepare_pair, read_map
+    from chimerax.cryotrans.engine import MapError, Settings, Training, prepare_pair, read_map
     from chimerax.cryotrans.engine.fsc import fsc_resolution
     from chimerax.cryotrans.engine.training import choose_device, load_checkpoint
     device = choose_device(args.device)
@@ -101,9 +101,13 @@ def main(argv=None):
     if args.bin_all:
         given.update(bin=1, particles=0)
     settings = Settings(device=device.type, resolution=resolution, **given)
-    resumed = load_checkpoint(args.checkpoint) if args.checkpoint and os.path.exists(args.checkpoint) else None
-    with full_grid_refinement(args.bin_all):
-        training = Training(pair, settings, checkpoint=resumed)
+    resuming = args.checkpoint and os.path.exists(args.checkpoint)
+    try:        # a checkpoint of other maps or settings: say so, in one line
+        resumed = load_checkpoint(args.checkpoint) if resuming else None
+        with full_grid_refinement(args.bin_all):
+            training = Training(pair, settings, checkpoint=resumed)
+    except MapError as e:
+        raise SystemExit(f'cannot go on from {args.checkpoint}: {e}' if resuming else str(e)) from e
     if resumed is not None:
         print(f'resumed {args.checkpoint} at step {training.step} of {training.total_steps}, '
               f'{training.elapsed:.0f} s trained before', flush=True)
