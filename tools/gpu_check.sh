@@ -13,6 +13,8 @@
 # and run there (the device tool's carry: .whl, data/realsize/mmcif_6zu5.cif, data/realsize/pdb4v8r_h36.pdb) as:
 #   bash tools/gpu_check.sh
 # To try it on a CPU:  DEVICE=cpu SIZES=32,48 REAL=tric_160 REAL_ARGS='--steps 20 --refine 5' W2=10 bash tools/gpu_check.sh
+# (DATA: the pairs' folder, default data/realsize; TESTS: the test files to run, default the engine's;
+# tests/test_gpu_check.py runs it so on small stand-in maps.)
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -21,6 +23,7 @@ SIZES=${SIZES:-64,128,160,256}
 REAL=${REAL:-ribosome_256}
 W2=${W2:-2000}
 REAL_ARGS=${REAL_ARGS:-}
+DATA=${DATA:-data/realsize}
 LOG=${OUT:-/tmp/gpu_check}
 mkdir -p "$LOG"
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
@@ -39,19 +42,22 @@ $PY -c 'import sys, numpy, torch; print("python", sys.version.split()[0], "numpy
 ENGINE_TESTS="tests/test_splat_flow.py tests/test_wasserstein.py tests/test_training.py tests/test_refinement.py
     tests/test_fsc.py tests/test_levels.py tests/test_partition.py tests/test_verdict.py tests/test_maps.py
     tests/test_budget.py tests/test_hinge.py tests/test_schedule.py"
-timeout 100 $PY -m pytest -q -p no:cacheprovider $ENGINE_TESTS 2>&1 | tee "$LOG/tests.txt" | tail -15
+timeout 100 $PY -m pytest -q -p no:cacheprovider ${TESTS:-$ENGINE_TESTS} 2>&1 | tee "$LOG/tests.txt" | tail -15
 timeout 45 $PY tools/bench.py --device "$DEVICE" --sizes "$SIZES" --sections speed,split,memory --repeat 3 \
     2>&1 | tee "$LOG/bench.txt"
-if ! ls data/realsize/ribosome_256_moved_mask.mrc data/realsize/tric_160_moved_mask.mrc >/dev/null 2>&1; then
-    timeout 90 $PY tools/realsize_maps.py --out data/realsize 2>&1 | tail -4 | tee "$LOG/maps.txt"
+if ! ls "$DATA/${REAL}_moved_mask.mrc" "$DATA/tric_160_moved_mask.mrc" >/dev/null 2>&1; then
+    timeout 90 $PY tools/realsize_maps.py --out "$DATA" 2>&1 | tail -4 | tee "$LOG/maps.txt"
 fi
-timeout 90 $PY tools/real_size.py --pair "$REAL" --device "$DEVICE" $REAL_ARGS 2>&1 | tee "$LOG/real.txt"
-timeout 30 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" $REAL_ARGS 2>&1 | tee "$LOG/tric.txt"
+real() {   # one real_size.py run: its time limit, its log's name, its arguments
+    local limit=$1 log=$2; shift 2
+    timeout "$limit" $PY tools/real_size.py --data "$DATA" --device "$DEVICE" "$@" 2>&1 | tee "$LOG/$log.txt"
+}
+real 90 real --pair "$REAL" $REAL_ARGS
+real 30 tric --pair tric_160 $REAL_ARGS
 # the 160³ comparison: every step on the full grid, refinement's too, every particle (hours on 2 CPU cores)
-timeout 120 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --bin-all $REAL_ARGS 2>&1 | tee "$LOG/tric_all.txt"
-timeout 30 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --w2-steps "$W2" 2>&1 | tee "$LOG/w2.txt"
-timeout 45 $PY tools/real_size.py --pair tric_160 --device "$DEVICE" --w2-steps "$W2" --particles 0 2>&1 \
-    | tee "$LOG/w2_all.txt"
+real 120 tric_all --pair tric_160 --bin-all $REAL_ARGS
+real 30 w2 --pair tric_160 --w2-steps "$W2"
+real 45 w2_all --pair tric_160 --w2-steps "$W2" --particles 0
 said() {   # the lines of file $1 matching $2, on one line; else that it has none (a run cut off by its timeout)
     local found
     found=$(grep -E "$2" "$1" | tr '\n' ' ')
