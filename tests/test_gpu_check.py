@@ -19,7 +19,7 @@ def test_the_gpu_check_runs_every_part_and_its_table_reports_each(tmp_path):
                REAL_ARGS='--steps 20 --refine 5', DATA=str(data), OUT=str(log), TESTS='tests/test_fsc.py',
                OMP_NUM_THREADS='2')
     run = subprocess.run(['bash', str(ROOT / 'tools' / 'gpu_check.sh')], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=400)
+                         capture_output=True, text=True, encoding='utf-8', timeout=400)
     assert run.returncode == 0, run.stderr[-2000:]
     table = run.stdout.split('== gpu_check:')[-1]
     assert 'none:' not in table, table                     # no part timed out or failed
