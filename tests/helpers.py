@@ -2,8 +2,6 @@
 
 import numpy as np
 
-from chimerax.cryotrans.engine import Grid
-
 
 def blob(grid, centre, sigma=4.0):
     """A Gaussian blob (peak 1) centred at xyz Å on a grid."""

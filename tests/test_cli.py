@@ -171,7 +171,6 @@ def test_a_diverging_run_stops_at_once_says_what_to_change_and_keeps_the_last_go
 
 
 def test_frames_refuse_a_flow_whose_weights_are_not_finite(maps, capsys):
-    import torch
     from chimerax.cryotrans.engine import load_checkpoint, save_checkpoint
     out = maps / 'out'
     main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out), '--level0', '0.2',
