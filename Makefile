@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check --no-warn-confli
 STAMP := $(VENV)/.installed
 BUNDLE := $(VENV)/.bundle
 WHEEL_DIR := dist
-BUNDLE_SOURCES := bundle_info.xml $(shell find src docs -type f -not -name '*.pyc')
+BUNDLE_SOURCES := bundle_info.xml $(shell find src docs engine -type f -not -name '*.pyc' -not -path '*.egg-info*' -not -path 'engine/build/*')
 DEMO_ARGS ?=
 # e.g. PEERS_ARGS='--morphot /tmp/MorphOT --morphot-python /tmp/morphot-venv/bin/python' (docs/benchmarks.md)
 PEERS_ARGS ?=
@@ -25,14 +25,14 @@ $(STAMP): requirements.txt tools/patch_chimerax.py tools/chimerax_nogui.py
 	$(PY) tools/patch_chimerax.py
 	touch $@
 
-# The bundle, built by ChimeraX's bundle builder and installed as the app would install it;
-# plus the `cryotrans` command line of its engine.
+# The engine's own distribution (engine/pyproject.toml: the `cryotrans` command line), then the
+# bundle, built by ChimeraX's bundle builder and installed as the app would install it (it ships
+# the same engine source).
 $(BUNDLE): $(STAMP) tools/build_bundle.py $(BUNDLE_SOURCES)
+	$(PIP) --no-deps --no-build-isolation --force-reinstall ./engine
+	rm -rf engine/build engine/*.egg-info
 	$(PY) tools/build_bundle.py $(WHEEL_DIR) > /dev/null
 	$(PIP) --no-deps --no-build-isolation --force-reinstall $(WHEEL_DIR)/chimerax_cryotrans-*.whl
-	printf '#!%s\nimport sys\nfrom chimerax.cryotrans.engine.cli import main\nsys.exit(main())\n' \
-		"$(abspath $(PY))" > $(VENV)/bin/cryotrans
-	chmod +x $(VENV)/bin/cryotrans
 	touch $@
 
 test: $(BUNDLE)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from chimerax.core.errors import UserError
 
-from .engine.levels import LevelSpec, auto_levels, enclosed_volume, level_from, masks_kept
+from cryotrans_engine.levels import LevelSpec, auto_levels, enclosed_volume, level_from, masks_kept
 
 OFF_BY = 2.0        # a level enclosing under 1/OFF_BY or over OFF_BY × the rule's volume is "clearly off"
 
@@ -36,7 +36,7 @@ def morph_pair(log, initial, target, typed, regions=None):
     """The MapPair `cryotrans morph` trains on: the maps as they sit in the scene, at the levels
     chosen here (typed, shown or the rule's), each level logged with what it encloses.
     log: a ChimeraX logger, or anything with info and warning (the panel collects the lines)."""
-    from .engine import prepare_pair
+    from cryotrans_engine import prepare_pair
     from .volumes import initial_to_target, map_values
     (values0, grid0), (values1, grid1) = map_values(initial), map_values(target)
     with masks_kept():          # the rule's masks, found here, are the ones prepare_pair thresholds with

@@ -13,12 +13,12 @@ from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ListOf, 
 from chimerax.core.errors import UserError
 from chimerax.map import MapArg
 
-from .engine import MapError, Settings, Training, load_checkpoint
-from .engine.budget import gb
-from .engine.maps import claim_folder, output_folder
-from .engine.partition import region_summary
-from .engine.rigidity import FORMS
-from .engine.training import DEVICES, LOSSES, checkpoint_level, settings_to_resume
+from cryotrans_engine import CryoTransError, MorphJob, OutputError, Settings, SettingsError, load_checkpoint
+from cryotrans_engine.budget import gb
+from cryotrans_engine.maps import claim_folder, output_folder
+from cryotrans_engine.partition import region_summary
+from cryotrans_engine.rigidity import FORMS
+from cryotrans_engine.training import DEVICES, LOSSES, checkpoint_level, settings_to_resume
 from .map_levels import morph_pair, typed_spec
 from .pytorch_install import cpu_build_note, no_cuda_message
 from .run import MorphRun
@@ -46,9 +46,9 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
         raise UserError(f'cryotrans morph: {no_cuda_message(torch)}')
     try:
         if more and resume is None:
-            raise MapError('more adds steps to a run from its checkpoint: give resume <folder>/flow.pt too')
+            raise SettingsError('more adds steps to a run from its checkpoint: give resume <folder>/flow.pt too')
         checkpoint = None if resume is None else load_checkpoint(resume)
-    except MapError as e:
+    except CryoTransError as e:
         raise UserError(f'cryotrans morph: {e}') from e
     if checkpoint is not None:       # the levels it was trained with, unless typed
         typed = tuple(checkpoint_level(checkpoint, i) if spec is None else spec for i, spec in enumerate(typed))
@@ -60,17 +60,17 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
         pair = morph_pair(session.logger, initial, target, typed, labels)
         given = {k: v for k, v in settings.items() if v is not None}
         s = Settings(**given) if checkpoint is None else settings_to_resume(checkpoint, **given)
-        training = Training(pair, s, checkpoint, more)
+        job = MorphJob(pair, s, checkpoint, more)
         claim = None
         if save_dir is not None:
             _not_in_use(session, save_dir)
             output_folder(save_dir)
             claim = claim_folder(save_dir, f'cryotrans morph #{initial.id_string} to #{target.id_string} in '
                                            f'ChimeraX')
-    except MapError as e:
+    except CryoTransError as e:
         raise UserError(f'cryotrans morph: {e}') from e
     try:
-        run = _start(session, initial, target, pair, training, s, resume, partition, model_id, save_dir,
+        run = _start(session, initial, target, job, s, resume, partition, model_id, save_dir,
                      report_every, color_regions, claim)
     except BaseException:
         if claim is not None:
@@ -86,9 +86,10 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     return run.series
 
 
-def _start(session, initial, target, pair, training, s, resume, partition, model_id, save_dir, report_every,
+def _start(session, initial, target, job, s, resume, partition, model_id, save_dir, report_every,
            color_regions, claim):
     """Open the series (the initial map until the first refresh) and start training into it: the MorphRun."""
+    pair, training = job.pair, job.training
     name = f'cryotrans #{initial.id_string} to #{target.id_string}'
     # Until the first refresh every frame shows the initial map above its level.  Computing the
     # flow's frames here instead would run torch on the main thread, and a worker thread's
@@ -109,7 +110,7 @@ def _start(session, initial, target, pair, training, s, resume, partition, model
         note = cpu_build_note(torch)
         if note:
             session.logger.warning(f'{name}: {note}')
-    run = MorphRun(session, training, series, (initial, target), save_dir, report_every, color_regions, claim)
+    run = MorphRun(session, job, series, (initial, target), save_dir, report_every, color_regions, claim)
     run.start()
     return run
 
@@ -120,7 +121,7 @@ def _not_in_use(session, save_dir):
     here = os.path.realpath(save_dir)
     for r in runs(session):
         if r.running and r.save_dir is not None and os.path.realpath(r.save_dir) == here:
-            raise MapError(f'{save_dir} is where {r.name} (#{r.series.id_string}), still training, writes its '
+            raise OutputError(f'{save_dir} is where {r.name} (#{r.series.id_string}), still training, writes its '
                            f'frames and flow.pt: choose another saveDir, or cryotrans stop #{r.series.id_string} first')
 
 

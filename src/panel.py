@@ -567,7 +567,7 @@ class MorphPanel(QWidget):
             losses = losses[n:]
         self.progress.setValue(step)
         if left == left and step < t.total_steps:
-            from .engine.budget import time_left_text       # a run exists: torch is imported already
+            from cryotrans_engine.budget import time_left_text       # a run exists: torch is imported already
             self.progress.setFormat(f'step %v / %m · {time_left_text(soonest, left, _duration)}')
         elif step < t.total_steps:
             self.progress.setFormat('step %v / %m')

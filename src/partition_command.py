@@ -91,7 +91,7 @@ def _level(volume):
     """The level shown, else the engine's half-height level (cryotrans morph's level0 depends on the target too)."""
     level = volume.minimum_surface_level
     if level is None:
-        from .engine import half_height_level
+        from cryotrans_engine import half_height_level
         from .volumes import map_values
         values, grid = map_values(volume)
         level = half_height_level(values, grid.voxel_size)

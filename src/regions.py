@@ -9,8 +9,8 @@ surface with ChimeraX's own zone colouring; the engine never sees a ChimeraX obj
 import numpy as np
 from chimerax.core.errors import UserError
 
-from .engine import MapError
-from .engine.partition import labels_on_grid
+from cryotrans_engine import MapError
+from cryotrans_engine.partition import labels_on_grid
 from .volumes import map_grid, map_values
 
 # Region colours (RGBA), region 1 first; past the last they repeat.

@@ -31,9 +31,7 @@ import numpy as np
 from chimerax.core.tasks import Task, TaskState
 from chimerax.core.triggerset import DEREGISTER
 
-from .engine import MapError
-from .engine.cli import write_frames
-from .engine.motion import motion_report
+from cryotrans_engine import CryoTransError
 
 FAILED = TaskState.FAILED
 STOPPED = TaskState.TERMINATED
@@ -107,18 +105,19 @@ def refresh_due(spent, elapsed):
 class MorphRun(Task):
     """One training run and the MapSeries it refreshes; stays listed until the series closes."""
 
-    def __init__(self, session, training, series, inputs, save_dir=None, report_every=50, color_regions=False,
+    def __init__(self, session, job, series, inputs, save_dir=None, report_every=50, color_regions=False,
                  claim=None):
-        """claim: the save_dir's maps.FolderClaim, given up when the worker ends."""
+        """job: the engine's MorphJob; claim: the save_dir's maps.FolderClaim, given up when the worker ends."""
         super().__init__(session)
         self._claim = claim
-        self.training = training
+        self.job = job
+        self.training = job.training
         self.series = series
         self.name = series.name
         self._watched = [(m, '#' + m.id_string) for m in (*inputs, series)]   # ids are gone once closed
         self.save_dir = save_dir
         self.report_every = report_every
-        self.color_regions = color_regions and training.pair.regions is not None
+        self.color_regions = color_regions and job.pair.regions is not None
         self.shown_step = 0
         self.error = None
         self.failure = None       # the message of a failed run
@@ -164,20 +163,14 @@ class MorphRun(Task):
         self._stop.set()
 
     def run(self):
-        """The worker thread: train, hand over frames every report_every steps, then the end."""
-        t = self.training
+        """The worker thread: the engine's job, handing over frames every report_every steps, then the end."""
         try:
-            t.run(self._progress, self._stop.is_set, self.checkpoint_path, self.report_every)
-            frames = t.frames()
-            if self.save_dir is not None:
-                write_frames(self.save_dir, frames, t.pair.grid)
-            fit = t.verdict(frames)
-            paths = t.paths() if t.pair.regions is not None else None    # one flow pass for both uses
-            self._post(self._end, frames, TaskState.FINISHED if t.finished else STOPPED, fit,
-                       motion_report(t, paths), self._region_paths(paths))
-        except MapError as e:           # a diverged run: say what to change, keep the last good checkpoint
-            self.error = str(e) + (f'; {self.checkpoint_path} keeps the last good step'
-                                   if self.checkpoint_path and os.path.exists(self.checkpoint_path) else '')
+            result = self.job.run(self._progress, self._stop.is_set, self.save_dir, self.report_every,
+                                  paths=self.color_regions)
+            self._post(self._end, result.frames, TaskState.FINISHED if result.finished else STOPPED, result.verdict,
+                       result.motion_lines, self._region_paths(result.paths))
+        except CryoTransError as e:     # a diverged run: says what to change; the last good checkpoint is kept
+            self.error = str(e)
             self._post(self._end, None, FAILED, None, [], None)
         except Exception as e:
             self.error = f'{type(e).__name__}: {e}'
@@ -201,28 +194,27 @@ class MorphRun(Task):
         if self.session is not None:
             _run_triggers(self.session).activate_trigger(RUN_TRIGGER, event)
 
-    def _progress(self, step, steps, loss, elapsed):
-        """Worker side: frames every report_every steps, the status line and listeners at most once a second."""
+    def _progress(self, p):
+        """Worker side (p: the job's Progress): frames every report_every steps, the status line and
+        listeners at most once a second."""
         t = self.training
-        ended = t.stage_ended_note(step)
-        if ended:
-            self._post(self.session.logger.info, f'{self.name}: step {step}: {ended}')
-        begins = t.beginning_note(step)
-        if begins:
-            self._post(self.session.logger.info, f'{self.name}: {step} steps done, loss {loss:.5g}; now {begins}')
-        if step < steps and t.plan_stage(step) is not t.plan_stage(step - 1):
+        if p.ended:
+            self._post(self.session.logger.info, f'{self.name}: step {p.step}: {p.ended}')
+        if p.begins:
+            self._post(self.session.logger.info, f'{self.name}: {p.step} steps done, loss {p.loss:.5g}; now {p.begins}')
+        if p.new_stage:
             self._post(self._tell, self._event('stage'))
-        if step % self.report_every == 0 and step < steps and refresh_due(self._refreshing, t.elapsed):
+        if p.step % self.report_every == 0 and p.step < p.total and refresh_due(self._refreshing, p.elapsed):
             began = time.perf_counter()
-            frames = t.frames()
-            self._post(self._show, frames, step, self._region_paths())
+            frames = self.job.frames()
+            self._post(self._show, frames, p.step, self._region_paths())
             self._refreshing += time.perf_counter() - began
-        if step % self.report_every == 0 or time.monotonic() - self._said >= 1 or step == steps:
+        if p.step % self.report_every == 0 or time.monotonic() - self._said >= 1 or p.step == p.total:
             self._said = time.monotonic()
             self._post(self.session.logger.status,
-                       f'{self.name}: step {step}/{steps}, loss {loss:.5g}, {t.time_left_text()}')
-            new = tuple(t.losses[self._told:step])
-            self._told = step
+                       f'{self.name}: step {p.step}/{p.total}, loss {p.loss:.5g}, {t.time_left_text()}')
+            new = tuple(t.losses[self._told:p.step])
+            self._told = p.step
             self._post(self._tell, self._event('progress', losses=new))
 
     def _post(self, f, *args):
@@ -247,7 +239,7 @@ class MorphRun(Task):
 
     def _region_paths(self, paths=None):
         """Worker side: each frame's particle positions and each particle's region, for colouring
-        (paths: training.paths(), when already made)."""
+        (paths: the Result's, when already made)."""
         if not self.color_regions:
             return None
         moving, path = self.training.paths() if paths is None else paths

@@ -7,8 +7,8 @@ Volume models placed in a scene.  This module is the only place that knows both.
 import numpy as np
 from chimerax.core.errors import UserError
 
-from .engine import Grid, MapError
-from .engine.partition import labels_on_grid
+from cryotrans_engine import Grid, MapError
+from cryotrans_engine.partition import labels_on_grid
 
 
 def map_values(v):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import bench
-from chimerax.cryotrans.engine import Grid, write_map
+from cryotrans_engine import Grid, write_map
 from helpers import blob
 
 

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from chimerax.cryotrans.engine import Grid, MapError, Settings, Training, prepare_pair, write_map
-from chimerax.cryotrans.engine.budget import GB, estimate, seconds_left, stage_sizes, step_cost
-from chimerax.cryotrans.engine.training import OutOfMemory, load_checkpoint
+from cryotrans_engine import CryoTransError, DeviceError, Grid, Settings, Training, prepare_pair, write_map
+from cryotrans_engine.budget import GB, estimate, seconds_left, stage_sizes, step_cost
+from cryotrans_engine.training import OutOfMemory, load_checkpoint
 
 from helpers import blob
 
@@ -45,25 +45,25 @@ def test_a_run_that_does_not_fit_first_recomputes_then_is_refused_with_a_bin_tha
     assert fits.flow.recompute == 'auto'
     tight = Training(pair, Settings(particles=0, steps=10, bin=1), free_memory=((need.total + recomputing.total) // 2, 'test'))
     assert tight.flow.recompute is True and tight.memory.recompute
-    with pytest.raises(MapError) as e:
+    with pytest.raises(DeviceError) as e:
         Training(pair, Settings(particles=0, steps=10, bin=1), free_memory=(int(recomputing.total * 0.8), 'free in the test'))
     text = str(e.value)
     assert 'this run needs about' in text and 'free in the test' in text
     assert 'add bin 2 (the CLI: --bin 2)' in text, text
     binned = Training(pair, Settings(particles=0, steps=10, bin=2), free_memory=(int(recomputing.total * 0.8), 'test'))
     assert binned.memory.total <= recomputing.total * 0.8
-    with pytest.raises(MapError, match=r'no coarser bin fits .*volume resample'):
+    with pytest.raises(DeviceError, match=r'no coarser bin fits .*volume resample'):
         Training(pair, Settings(particles=0, steps=10, bin=1), free_memory=(10 ** 6, 'test'))
 
 
 def test_refinement_on_the_full_grid_is_said_when_only_refine_0_fits():
-    from chimerax.cryotrans.engine.objective import Stage
+    from cryotrans_engine.objective import Stage
     pair, _ = big_pair()
     s = Settings(particles=0, steps=10, bin=1, resolution=7.0, refine=5).check()
     binned = estimate(pair, s, [Stage(2, 10, 'w2'), Stage(1, 5, 'refine')], 'cpu', True).total
     binned_no_refine = estimate(pair, s, [Stage(2, 10, 'w2')], 'cpu', True).total
     assert binned_no_refine < binned
-    with pytest.raises(MapError, match=r'add bin 2 refine 0 \(the CLI: --bin 2 --refine 0\)'):
+    with pytest.raises(DeviceError, match=r'add bin 2 refine 0 \(the CLI: --bin 2 --refine 0\)'):
         Training(pair, Settings(particles=0, steps=10, bin=1, resolution=7.0, refine=5),
                  free_memory=((binned + binned_no_refine) // 2, 'test'))
 
@@ -79,7 +79,7 @@ def test_a_real_address_space_limit_refuses_the_run_before_training_and_makes_no
     write_map(tmp_path / 'a.mrc', pair.initial, g)
     write_map(tmp_path / 'b.mrc', pair.target, g)
     code = ('import resource, sys\n'
-            'from chimerax.cryotrans.engine.cli import main\n'
+            'from cryotrans_engine.cli import main\n'
             'size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize:"))\n'
             'resource.setrlimit(resource.RLIMIT_AS, (size + 300 * 2**20, resource.RLIM_INFINITY))\n'
             'sys.exit(main(sys.argv[1:]))\n')
@@ -100,8 +100,8 @@ def test_running_out_of_memory_mid_run_stops_in_words_and_keeps_the_last_checkpo
 import resource, sys
 sys.path.insert(0, {HERE!r})
 from test_budget import big_pair
-from chimerax.cryotrans.engine import Settings, Training
-from chimerax.cryotrans.engine.training import OutOfMemory
+from cryotrans_engine import Settings, Training
+from cryotrans_engine.training import OutOfMemory
 pair, g = big_pair(128, 20)
 t = Training(pair, Settings(particles=0, steps=40, bin=0))
 path = {str(tmp_path / 'flow.pt')!r}
@@ -121,7 +121,7 @@ except OutOfMemory as e:
 
 
 def test_out_of_memory_is_told_from_other_errors():
-    from chimerax.cryotrans.engine.training import out_of_memory
+    from cryotrans_engine.training import out_of_memory
     assert out_of_memory(MemoryError())
     assert out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes"))
     assert out_of_memory(RuntimeError('CUDA out of memory. Tried to allocate 2.00 GiB'))
@@ -129,11 +129,11 @@ def test_out_of_memory_is_told_from_other_errors():
     import torch
     if hasattr(torch, 'OutOfMemoryError'):       # what CUDA raises: made here at that boundary
         assert out_of_memory(torch.OutOfMemoryError('CUDA out of memory'))
-    assert isinstance(OutOfMemory(3, 'cpu', MemoryError(), estimate_of_nothing()), MapError)
+    assert isinstance(OutOfMemory(3, 'cpu', MemoryError(), estimate_of_nothing()), CryoTransError)
 
 
 def estimate_of_nothing():
-    from chimerax.cryotrans.engine.budget import MemoryEstimate
+    from cryotrans_engine.budget import MemoryEstimate
     return MemoryEstimate(0, 0, False)
 
 
@@ -166,7 +166,7 @@ def test_frames_sizes_of_a_stage_count_the_binned_map():
     values = np.zeros((8, 8, 8), np.float32)
     values[0, 0, 0] = values[7, 7, 7] = values[0, 0, 1] = 1
     g = Grid((8, 8, 8), (10.0,) * 3, (0.0,) * 3)        # 10 Å voxels: no piece is dust
-    from chimerax.cryotrans.engine.objective import Stage
+    from cryotrans_engine.objective import Stage
     pair = prepare_pair(values, g, values, g, 0.5, 0.5, log=lambda m: None)
     assert [s.particles for s in stage_sizes(pair, [Stage(1, 1, 'w2'), Stage(2, 1, 'w2')])] == [3, 2]
     assert GB == 2 ** 30
@@ -175,7 +175,7 @@ def test_frames_sizes_of_a_stage_count_the_binned_map():
 def test_a_gpu_step_is_estimated_with_every_particle_in_one_block():
     """On CUDA and MPS the flow runs all particles as one block (flow.block_rows): its layers' activations
     for all of them are held at once, where the CPU holds a cache-sized block."""
-    from chimerax.cryotrans.engine.budget import step_bytes
+    from cryotrans_engine.budget import step_bytes
     pair, _ = big_pair()
     t = Training(pair, Settings(particles=0, steps=10, bin=1))
     size, stage = stage_sizes(pair, t.plan)[0], t.plan[0]
@@ -187,7 +187,7 @@ def test_a_gpu_step_is_estimated_with_every_particle_in_one_block():
 def test_time_left_is_a_range_while_coarse_stages_may_end_early():
     """A stage before the last may end at its 150th step and every 50th after (schedule.plateaued):
     the time left runs from all of them ending at their first chance to all running as planned."""
-    from chimerax.cryotrans.engine.schedule import fewest_steps
+    from cryotrans_engine.schedule import fewest_steps
     assert [fewest_steps(done, 400) for done in (0, 149, 150, 199, 351, 399)] == [150, 150, 200, 200, 400, 400]
     assert fewest_steps(10, 120) == 120            # too short to be judged: runs its steps
     pair, _ = big_pair(64, 8)
@@ -205,7 +205,7 @@ def test_time_left_is_a_range_while_coarse_stages_may_end_early():
 
 
 def test_time_left_in_words():
-    from chimerax.cryotrans.engine.budget import time_left_text
+    from cryotrans_engine.budget import time_left_text
     seconds = lambda s: f'{s:.0f} s'                          # noqa: E731
     assert time_left_text(100, 300, seconds) == '100–300 s left'
     assert time_left_text(295, 300, seconds) == '300 s left'     # within a tenth: one number

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from chimerax.cryotrans.engine import Grid, load_checkpoint, write_map
+from cryotrans_engine import Grid, load_checkpoint, write_map
 from helpers import blob
 from helpers import logged as cx
 
@@ -93,7 +93,7 @@ def test_stop_keeps_the_frames_writes_the_checkpoint_and_lists_it(session, pair,
     assert 3 <= run.training.step < 100000 and run.shown_step == run.training.step
     assert 'stopped (cryotrans stop) after' in log and 'frames as #3' in log and 'correlation' in log
     assert load_checkpoint(out / 'flow.pt')['step'] == run.training.step
-    assert sorted(os.listdir(out)) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
+    assert sorted(os.listdir(out)) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)] + ['loss.log']
     assert len(series.maps) == 4 and not series.deleted
     _, listed = cx(session, 'cryotrans list')
     assert f'#3 cryotrans #1 to #2: stopped after {run.training.step}/100000 steps' in listed
@@ -258,7 +258,7 @@ def test_chimerax_exiting_while_a_run_trains_stops_it_cleanly_keeping_its_frames
     assert 'terminate called' not in result.stderr
     state = load_checkpoint(out / 'flow.pt')
     assert 0 < state['step'] < 100000
-    from chimerax.cryotrans.engine import read_map
+    from cryotrans_engine import read_map
     frames = [read_map(out / f'frame_{i:02d}.mrc')[0] for i in range(4)]
     assert all(f.shape == (16, 16, 16) and f.sum() > 0 for f in frames)
 

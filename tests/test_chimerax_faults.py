@@ -7,7 +7,7 @@ import resource
 import subprocess
 import sys
 
-from chimerax.cryotrans.engine import Grid, write_map
+from cryotrans_engine import Grid, write_map
 from helpers import blob
 
 LAUNCHER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools', 'chimerax_run.py')

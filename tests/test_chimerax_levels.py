@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from chimerax.core.errors import UserError
-from chimerax.cryotrans.engine import Grid, write_map
-from chimerax.cryotrans.engine.levels import auto_levels, enclosed_volume, level_enclosing
+from cryotrans_engine import Grid, write_map
+from cryotrans_engine.levels import auto_levels, enclosed_volume, level_enclosing
 from helpers import logged, run
 from test_levels import ball, blurred
 

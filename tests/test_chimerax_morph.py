@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from chimerax.cryotrans.engine import Grid, read_map, write_map
+from cryotrans_engine import Grid, read_map, write_map
 from helpers import blob, centroid, logged, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +54,7 @@ def test_the_installed_bundle_brings_its_command_and_help_page(session):
 
 
 def test_the_engine_imports_without_chimerax_core():
-    code = 'import sys, chimerax.cryotrans.engine; sys.exit("chimerax.core" in sys.modules)'
+    code = 'import sys, cryotrans_engine; sys.exit("chimerax.core" in sys.modules)'
     subprocess.run([sys.executable, '-c', code], check=True)
 
 
@@ -91,7 +91,7 @@ def test_frames_play_save_and_come_back_from_a_session_file(session, maps, tmp_p
     from chimerax.map_series import MapSeries
     open_pair(session, maps)
     series = run(session, f'cryotrans morph #1 to #2 steps 2 frames 3 saveDir {tmp_path / "out"}')
-    assert sorted(os.listdir(tmp_path / 'out')) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
+    assert sorted(os.listdir(tmp_path / 'out')) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)] + ['loss.log']
     frames = [m.full_matrix().copy() for m in series.maps]
     run(session, 'vseries play #3')
     shown = []
@@ -185,7 +185,7 @@ def test_the_headless_launcher_runs_commands_and_scripts_and_fails_on_errors(map
 
 
 def test_the_help_page_names_every_keyword_and_command_line_option():
-    from chimerax.cryotrans.engine.cli import parser
+    from cryotrans_engine.cli import parser
     from chimerax.cryotrans.morph_command import morph_desc
     from chimerax.cryotrans.partition_command import partition_desc
     page = open(os.path.join(ROOT, 'docs', 'user', 'commands', 'cryotrans.html')).read()
@@ -234,7 +234,7 @@ def test_a_save_dir_that_cannot_hold_results_is_refused_before_anything_opens(se
 
 def test_a_run_goes_on_from_its_checkpoint_with_more_steps(session, maps, tmp_path):
     from chimerax.core.errors import UserError
-    from chimerax.cryotrans.engine.training import load_checkpoint
+    from cryotrans_engine.training import load_checkpoint
     open_pair(session, maps)
     out = tmp_path / 'out'
     run(session, f'cryotrans morph #1 to #2 steps 3 frames 3 seed 4 saveDir {out}')

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from chimerax.cryotrans.engine import Grid, write_map
+from cryotrans_engine import Grid, write_map
 from helpers import blob, logged, run
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
@@ -181,7 +181,7 @@ def test_a_region_map_is_saved_and_restored_with_the_session(session, scene):
 def test_a_partitioned_run_in_the_background_stops_keeping_its_frames_and_a_checkpoint_with_the_regions(
         session, scene):
     import time
-    from chimerax.cryotrans.engine import load_checkpoint
+    from cryotrans_engine import load_checkpoint
     from chimerax.cryotrans.run import runs
     run(session, 'cryotrans partition #1 plane 30,0,50 normal 1,0,0')     # #4
     series, _ = logged(session, f'cryotrans morph #1 to #2 partition #4 steps 100000 frames 3 wait false '
@@ -197,7 +197,8 @@ def test_a_partitioned_run_in_the_background_stops_keeping_its_frames_and_a_chec
     assert not job.worker.is_alive() and 'stopped (cryotrans stop)' in text and 'region 2: rotation' in text
     state = load_checkpoint(scene / 'out' / 'flow.pt')
     assert state['regions'].max() == 2 and state['step'] == job.training.step
-    assert sorted(p.name for p in (scene / 'out').iterdir()) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
+    assert sorted(p.name for p in (scene / 'out').iterdir()) == (['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
+                                                                 + ['loss.log'])
 
 
 def test_the_mouse_mode_places_markers_where_a_click_meets_the_maps_surface(session, scene):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from chimerax.cryotrans.engine import write_map
+from cryotrans_engine import write_map
 from helpers import blob, run
 from test_chimerax_morph import GRID, open_pair
 

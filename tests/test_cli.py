@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from chimerax.cryotrans.engine import Grid, read_map, write_map
-from chimerax.cryotrans.engine.cli import main
-from chimerax.cryotrans.engine.training import load_checkpoint
+from cryotrans_engine import Grid, read_map, write_map
+from cryotrans_engine.cli import main
+from cryotrans_engine.training import load_checkpoint
 from helpers import blob, centroid
 
 G0 = Grid((16, 18, 20), (2.0, 2.0, 2.0), (10.0, -4.0, 6.0))
@@ -171,7 +171,7 @@ def test_a_diverging_run_stops_at_once_says_what_to_change_and_keeps_the_last_go
 
 
 def test_frames_refuse_a_flow_whose_weights_are_not_finite(maps, capsys):
-    from chimerax.cryotrans.engine import load_checkpoint, save_checkpoint
+    from cryotrans_engine import load_checkpoint, save_checkpoint
     out = maps / 'out'
     main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out), '--level0', '0.2',
           '--level1', '0.05', '--steps', '2'])
@@ -282,7 +282,7 @@ def _limited_morph(folder, limit):
     g = Grid((48, 48, 48), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))       # a frame: 48³ x 4 + 1024 = 443,392 bytes
     write_map(folder / 'big0.mrc', 4 * blob(g, (44, 48, 48), 6), g)
     write_map(folder / 'big1.mrc', blob(g, (52, 48, 48), 6), g)
-    code = 'import sys; from chimerax.cryotrans.engine.cli import main; sys.exit(main(sys.argv[1:]))'
+    code = 'import sys; from cryotrans_engine.cli import main; sys.exit(main(sys.argv[1:]))'
     argv = ['morph', str(folder / 'big0.mrc'), str(folder / 'big1.mrc'), '--out', str(folder / 'out'),
             '--level0', '0.2', '--level1', '0.05', '--steps', '3', '--frames', '3', '--bin', '1']
     return subprocess.run([sys.executable, '-c', code] + argv, capture_output=True, encoding='utf-8',

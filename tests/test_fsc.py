@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from chimerax.cryotrans.engine import correlation, fsc_curve, fsc_resolution
+from cryotrans_engine import correlation, fsc_curve, fsc_resolution
 
 
 def lowpass(values, voxel, res):

@@ -7,8 +7,8 @@ resolution given; the gains must exceed the spread of the seeds.
 import numpy as np
 
 import hinge
-from chimerax.cryotrans.engine import Settings, Training, correlation, fsc_resolution, prepare_pair
-from chimerax.cryotrans.engine.motion import rigid_fit
+from cryotrans_engine import Settings, Training, correlation, fsc_resolution, prepare_pair
+from cryotrans_engine.motion import rigid_fit
 
 SEEDS = (0, 1, 2)
 

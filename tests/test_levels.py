@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from chimerax.cryotrans.engine import Grid, MapError, prepare_pair
-from chimerax.cryotrans.engine.levels import (LevelSpec, auto_levels, components, enclosed_volume,
+from cryotrans_engine import Grid, MapError, prepare_pair
+from cryotrans_engine.levels import (LevelSpec, auto_levels, components, enclosed_volume,
                                               half_height_level, level_enclosing, level_from, sd_level,
                                               without_dust)
 
@@ -69,7 +69,7 @@ def test_half_height_encloses_a_blurred_ball_s_volume_and_noise_does_not_raise_i
 def test_half_height_stops_at_once_when_its_start_is_above_the_fixed_point(monkeypatch):
     """A noisy map whose 3 σ start already lies above half height (the real-size ribosome's 7 Å
     target): the level stays at the start, found in one pass of dust removal, not 50."""
-    from chimerax.cryotrans.engine import levels
+    from cryotrans_engine import levels
     target = blurred(ball((48, 48, 48), (24, 24, 24), 10), 2.0)
     noisy = target + 0.25 * float(target.max()) * np.random.default_rng(1).standard_normal(target.shape).astype(
         np.float32)
@@ -177,7 +177,7 @@ def test_on_a_noisy_initial_map_the_level_keeps_out_of_the_noise():
 def test_molecule_masks_are_found_once_while_kept_and_maps_are_told_apart_by_identity(monkeypatch):
     """Choosing the levels and thresholding ask for the same masks several times (a second each
     on a 256³ map): within masks_kept each is found once, and nothing outside it is changed."""
-    from chimerax.cryotrans.engine import levels
+    from cryotrans_engine import levels
     target = blurred(ball((40, 40, 40), (20, 20, 20), 8), 2.0)
     passes = []
     real = levels.without_dust

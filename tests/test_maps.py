@@ -2,7 +2,7 @@ import mrcfile
 import numpy as np
 import pytest
 
-from chimerax.cryotrans.engine import Grid, MapError, prepare_pair, read_map, resample, write_map
+from cryotrans_engine import Grid, MapError, OutputError, prepare_pair, read_map, resample, write_map
 from helpers import blob
 
 
@@ -38,7 +38,7 @@ def test_origin_falls_back_to_start_indices(tmp_path):
 
 def test_headers_whose_voxel_size_or_origin_make_no_sense(tmp_path):
     import pytest
-    from chimerax.cryotrans.engine import MapError
+    from cryotrans_engine import MapError
     for name, voxel, origin in (('nan.mrc', float('nan'), 0.0), ('inf.mrc', 2.0, float('inf')),
                                 ('far.mrc', 1e9, 0.0)):
         with mrcfile.new(tmp_path / name) as mrc:
@@ -120,18 +120,18 @@ def test_maps_that_miss_each_other_name_both_boxes_and_a_voxel_size_mismatch():
 def test_a_folder_claimed_on_another_machine_is_refused_naming_it(tmp_path):
     """A shared disk (a cluster's): whether that machine's run lives cannot be told from here, so the
     folder stays refused, and the message says which file to delete if that run has ended."""
-    from chimerax.cryotrans.engine.maps import claim_folder
+    from cryotrans_engine.maps import claim_folder
     (tmp_path / '.cryotrans-run').write_text('12345 node17.cluster cryotrans morph big.mrc\n')
-    with pytest.raises(MapError, match=r'is in use: cryotrans morph big.mrc \(process 12345 on node17.cluster\) '
+    with pytest.raises(OutputError, match=r'is in use: cryotrans morph big.mrc \(process 12345 on node17.cluster\) '
                                        r'is writing .* delete .*\.cryotrans-run\)'):
         claim_folder(tmp_path)
     assert (tmp_path / '.cryotrans-run').read_text().startswith('12345 node17')       # left alone
 
 
 def test_a_claim_is_held_until_released_and_a_second_in_this_process_is_refused(tmp_path):
-    from chimerax.cryotrans.engine.maps import claim_folder
+    from cryotrans_engine.maps import claim_folder
     with claim_folder(tmp_path, 'run A'):
-        with pytest.raises(MapError, match='run A of this session'):
+        with pytest.raises(OutputError, match='run A of this session'):
             claim_folder(tmp_path / '.', 'run B')
     assert not (tmp_path / '.cryotrans-run').exists()
     claim_folder(tmp_path, 'run B').release()

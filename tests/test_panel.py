@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import pytest
 
-from chimerax.cryotrans.engine import Grid, write_map
+from cryotrans_engine import Grid, write_map
 from helpers import blob, logged, run
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
@@ -81,7 +81,7 @@ def until_ended(app, panel, timeout=120):
 
 
 def test_the_panels_defaults_are_the_engines():
-    from chimerax.cryotrans.engine.training import Settings
+    from cryotrans_engine.training import Settings
     from chimerax.cryotrans.panel import DEFAULTS
     names = asdict(Settings())
     camel = {'sinkhornIterations': 'sinkhorn_iterations', 'rigidityForm': 'rigidity_form'}

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from chimerax.cryotrans.engine import Grid, MapError, Settings, Training, load_checkpoint, prepare_pair
-from chimerax.cryotrans.engine.flow import Flow, VelocityField
-from chimerax.cryotrans.engine.motion import rigid_fit
-from chimerax.cryotrans.engine.objective import Stage
-from chimerax.cryotrans.engine.partition import bin_labels, grow_labels, labels_on_grid
-from chimerax.cryotrans.engine.particles import particles
-from chimerax.cryotrans.engine.rigidity import deformation_energy, killing_energy, neighbours, velocity_jacobian
+from cryotrans_engine import CheckpointError, Grid, MapError, SettingsError, Settings, Training, load_checkpoint, prepare_pair
+from cryotrans_engine.flow import Flow, VelocityField
+from cryotrans_engine.motion import rigid_fit
+from cryotrans_engine.objective import Stage
+from cryotrans_engine.partition import bin_labels, grow_labels, labels_on_grid
+from cryotrans_engine.particles import particles
+from cryotrans_engine.rigidity import deformation_energy, killing_energy, neighbours, velocity_jacobian
 from helpers import blob
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
@@ -130,9 +130,9 @@ def test_rigidity_takes_one_value_or_one_per_region():
     assert Training(pair, Settings(steps=1)).settings.rigidity == (1.0, 1.0)       # the default
     assert Training(pair, Settings(steps=1, rigidity=0.5)).settings.rigidity == (0.5, 0.5)
     assert Training(pair, Settings(steps=1, rigidity=(0, 2))).settings.rigidity == (0.0, 2.0)
-    with pytest.raises(MapError, match='3 rigidity values for 2 regions'):
+    with pytest.raises(SettingsError, match='3 rigidity values for 2 regions'):
         Training(pair, Settings(steps=1, rigidity=(1, 2, 3)))
-    with pytest.raises(MapError, match='rigidity must be'):
+    with pytest.raises(SettingsError, match='rigidity must be'):
         Training(pair, Settings(steps=1, rigidity=-1))
     single = prepare_pair(initial, GRID, target, GRID, 0.05, 0.05, **QUIET)
     assert Training(single, Settings(steps=1)).settings.rigidity == (0.0,)        # the published method
@@ -205,7 +205,7 @@ def test_a_partitioned_rigid_run_resumes_bit_for_bit_and_its_checkpoint_holds_th
         assert len(straight.penalties) == 4 and all(p > 0 for p in straight.penalties)   # not while shared
         assert all(torch.equal(a, b) for a, b in zip(resumed.flow.parameters(), straight.flow.parameters()))
     other = prepare_pair(initial, GRID, target, GRID, 0.05, 0.05, regions=3 - labels, **QUIET)
-    with pytest.raises(MapError, match='other maps'):
+    with pytest.raises(CheckpointError, match='other maps'):
         Training(other, settings, state)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import peers
-from chimerax.cryotrans.engine import Grid, prepare_pair, read_map, write_map
+from cryotrans_engine import Grid, prepare_pair, read_map, write_map
 
 
 def tiny_pair(tmp_path):

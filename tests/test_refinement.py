@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from chimerax.cryotrans.engine import Grid, MapError, Settings, Training, load_checkpoint, prepare_pair, schedule
-from chimerax.cryotrans.engine.objective import Stage
-from chimerax.cryotrans.engine.refinement import at_resolution, correlation_loss, resolution_filter
-from chimerax.cryotrans.engine.training import REFINE_STEPS
+from cryotrans_engine import Grid, SettingsError, Settings, Training, load_checkpoint, prepare_pair, schedule
+from cryotrans_engine.objective import Stage
+from cryotrans_engine.refinement import at_resolution, correlation_loss, resolution_filter
+from cryotrans_engine.training import REFINE_STEPS
 from helpers import blob, centroid
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
@@ -125,9 +125,9 @@ def test_refinement_settings_are_checked():
     assert Settings(resolution=5.0).check().refine == REFINE_STEPS
     assert Settings().check().refine == 0
     assert Settings(resolution=5.0, refine=0).check().refine == 0
-    with pytest.raises(MapError, match='resolution'):
+    with pytest.raises(SettingsError, match='resolution'):
         Settings(refine=10).check()
-    with pytest.raises(MapError, match='resolution'):
+    with pytest.raises(SettingsError, match='resolution'):
         Settings(resolution=-2.0).check()
-    with pytest.raises(MapError, match='refine'):
+    with pytest.raises(SettingsError, match='refine'):
         Settings(resolution=5.0, refine=-1).check()

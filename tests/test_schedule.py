@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from chimerax.cryotrans.engine import Grid, Settings, Training, prepare_pair
-from chimerax.cryotrans.engine.objective import Stage
-from chimerax.cryotrans.engine.schedule import occupied, particle_bin, plan, resolution_bin
-from chimerax.cryotrans.engine.training import load_checkpoint, save_checkpoint
+from cryotrans_engine import Grid, Settings, Training, prepare_pair
+from cryotrans_engine.objective import Stage
+from cryotrans_engine.schedule import occupied, particle_bin, plan, resolution_bin
+from cryotrans_engine.training import load_checkpoint, save_checkpoint
 from helpers import blob, centroid
 
 QUIET = dict(log=lambda message: None)
@@ -87,7 +87,7 @@ def test_a_checkpoint_goes_on_with_the_stages_it_was_trained_on(tmp_path):
 
 
 def test_a_loss_has_plateaued_when_its_last_window_gains_under_2_percent_of_the_stage_s_gain():
-    from chimerax.cryotrans.engine.schedule import PLATEAU, WINDOW, plateaued
+    from cryotrans_engine.schedule import PLATEAU, WINDOW, plateaued
     assert (WINDOW, PLATEAU) == (50, 0.02)
     decay = [100 * np.exp(-i / 30) + 5 for i in range(400)]       # falls, then flattens
     ends = [n for n in range(1, 401) if plateaued(decay[:n])]

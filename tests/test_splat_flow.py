@@ -1,8 +1,8 @@
 import torch
 
-from chimerax.cryotrans.engine.flow import Flow, VelocityField
-from chimerax.cryotrans.engine.particles import particles
-from chimerax.cryotrans.engine.splat import splat
+from cryotrans_engine.flow import Flow, VelocityField
+from cryotrans_engine.particles import particles
+from cryotrans_engine.splat import splat
 
 SHAPE = (5, 6, 7)
 STEP = (1 / 7, 1 / 7, 1 / 7)

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from chimerax.cryotrans.engine import (Grid, MapError, Settings, Training, flow_from_checkpoint, load_checkpoint,
+from cryotrans_engine import (CheckpointError, DeviceError, Grid, SettingsError, Settings, Training, flow_from_checkpoint, load_checkpoint,
                                        prepare_pair, schedule, trajectory_frames)
-from chimerax.cryotrans.engine.training import choose_device
+from cryotrans_engine.training import choose_device
 from helpers import blob, centroid
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
@@ -79,7 +79,7 @@ def test_checkpoint_holds_plain_data_and_makes_the_same_frames(tmp_path):
 def test_a_checkpoint_of_other_maps_is_refused(tmp_path):
     training = Training(shifted_pair(), Settings(steps=2))
     training.run(checkpoint_path=tmp_path / 'flow.pt')
-    with pytest.raises(MapError, match='other maps'):
+    with pytest.raises(CheckpointError, match='other maps'):
         Training(shifted_pair(4.0), Settings(steps=2), load_checkpoint(tmp_path / 'flow.pt'))
 
 
@@ -106,21 +106,21 @@ def test_multiscale_schedule_starts_coarse_and_ends_on_the_full_grid():
     assert schedule((64, 64, 64), 100, bin=2) == [(2, 100)]
 
 
-def test_bad_settings_are_map_errors_naming_the_setting():
-    with pytest.raises(MapError, match='loss'):
+def test_bad_settings_are_settings_errors_naming_the_setting():
+    with pytest.raises(SettingsError, match='loss'):
         Settings(loss='l1').check()
-    with pytest.raises(MapError, match='steps'):
+    with pytest.raises(SettingsError, match='steps'):
         Settings(steps=0).check()
     if not torch.cuda.is_available():
-        with pytest.raises(MapError, match='CUDA'):
+        with pytest.raises(DeviceError, match='CUDA'):
             choose_device('cuda')
     assert choose_device('cpu') == torch.device('cpu')
 
 
 def test_freed_memory_is_kept_only_while_a_large_cpu_run_trains(monkeypatch):
     import sys
-    from chimerax.cryotrans.engine import allocator
-    from chimerax.cryotrans.engine.allocator import freed_memory_kept, kept_now
+    from cryotrans_engine import allocator
+    from cryotrans_engine.allocator import freed_memory_kept, kept_now
     pair = prepare_pair(blob(GRID, (16, 20, 20)), GRID, blob(GRID, (20, 20, 20)), GRID, 0.05, 0.05, **QUIET)
     seen = []
     t = Training(pair, Settings(steps=4, bin=1, device='cpu'))
@@ -157,7 +157,7 @@ def test_a_run_is_extended_from_its_checkpoint_on_its_last_stage_bit_for_bit(tmp
         assert torch.equal(x, y)
     again = Training(pair, settings, load_checkpoint(tmp_path / 'a.pt'))      # the extension is kept
     assert again.total_steps == 20 and again.finished
-    with pytest.raises(MapError, match='give the checkpoint to resume from too'):
+    with pytest.raises(SettingsError, match='give the checkpoint to resume from too'):
         Training(pair, settings, more=5)
-    with pytest.raises(MapError, match=r'steps 14 \(here 20\).*to train further, add more N'):
+    with pytest.raises(CheckpointError, match=r'steps 14 \(here 20\).*to train further, add more N'):
         Training(pair, Settings(steps=20, bin=0, seed=3), load_checkpoint(tmp_path / 'done.pt'))

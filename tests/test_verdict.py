@@ -2,8 +2,8 @@
 
 import pytest
 
-from chimerax.cryotrans.engine import Grid
-from chimerax.cryotrans.engine.verdict import judge
+from cryotrans_engine import Grid
+from cryotrans_engine.verdict import judge
 from helpers import blob
 
 G = Grid((24, 24, 24), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from chimerax.cryotrans.engine.wasserstein import blur, l2_loss, sinkhorn, w2_loss
+from cryotrans_engine.wasserstein import blur, l2_loss, sinkhorn, w2_loss
 
 
 def gauss(shape, centre, sigma, dtype=torch.float32):
@@ -90,7 +90,7 @@ def test_l2_loss():
 
 
 def test_fast_blur_takes_one_shift_for_the_whole_map_only_when_double_precision_holds():
-    from chimerax.cryotrans.engine.wasserstein import _blur_whole
+    from cryotrans_engine.wasserstein import _blur_whole
     torch.manual_seed(1)
     b = (0.9, 0.5, 0.3)
     modest = -300 * torch.rand(6, 7, 30, dtype=torch.float64)

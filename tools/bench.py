@@ -20,15 +20,15 @@ import time
 
 import torch
 
-from chimerax.cryotrans.engine import Grid, Settings, Training, prepare_pair, read_map
-from chimerax.cryotrans.engine.allocator import _glibc, freed_memory_kept
-from chimerax.cryotrans.engine.budget import step_bytes
-from chimerax.cryotrans.engine.maps import resample
-from chimerax.cryotrans.engine.objective import stage_loss
-from chimerax.cryotrans.engine.partition import labels_on_grid
-from chimerax.cryotrans.engine.splat import splat
-from chimerax.cryotrans.engine.training import RIGIDITY, choose_device
-from chimerax.cryotrans.engine.wasserstein import w2_loss
+from cryotrans_engine import Grid, Settings, Training, prepare_pair, read_map
+from cryotrans_engine.allocator import _glibc, freed_memory_kept
+from cryotrans_engine.budget import step_bytes
+from cryotrans_engine.maps import resample
+from cryotrans_engine.objective import stage_loss
+from cryotrans_engine.partition import labels_on_grid
+from cryotrans_engine.splat import splat
+from cryotrans_engine.training import RIGIDITY, choose_device
+from cryotrans_engine.wasserstein import w2_loss
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'adk')
 SECTIONS = ('speed', 'split', 'memory', 'partition', 'realsize')

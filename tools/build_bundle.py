@@ -13,7 +13,7 @@ import sys
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUNDLE_FILES = ('bundle_info.xml', 'src', 'docs')
+BUNDLE_FILES = ('bundle_info.xml', 'src', 'docs', 'engine')
 
 
 def main(out):

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from chimerax.cryotrans.engine import fsc_curve, load_checkpoint, read_map, resolution
+from cryotrans_engine import fsc_curve, load_checkpoint, read_map, resolution
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, 'data', 'adk')

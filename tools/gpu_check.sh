@@ -2,8 +2,8 @@
 # The accelerator check of issue #14, in one run: the engine's tests on the GPU, the bench's GPU rows,
 # the real-size runs (and TRiC with every step on the full grid), and a short table last.
 # For the device machine (Python 3.12 with a CUDA torch
-# and numpy 2, no ChimeraX, no package registry): the engine is imported from src/ as
-# chimerax.cryotrans.engine without the bundle; mrcfile, which is missing there, travels as a wheel in
+# and numpy 2, no ChimeraX, no package registry): the engine is imported from engine/ as
+# cryotrans_engine without the bundle; mrcfile, which is missing there, travels as a wheel in
 # .whl/, and the real-size pairs are built there from the two structure files of `make realsize`
 # (31 MB; carry them).  Prepared here with:
 #   echo /.whl/ >> .git/info/exclude
@@ -32,9 +32,8 @@ if ls .whl/*.whl >/dev/null 2>&1; then
         || exit 1
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-if ! $PY -c 'import chimerax.cryotrans.engine' 2>/dev/null; then    # no bundle installed: src/ as the package
-    mkdir -p /tmp/cx/chimerax && ln -sfn "$PWD/src" /tmp/cx/chimerax/cryotrans
-    export PYTHONPATH=/tmp/cx${PYTHONPATH:+:$PYTHONPATH}
+if ! $PY -c 'import cryotrans_engine' 2>/dev/null; then    # not installed: the engine's folder as it is
+    export PYTHONPATH=$PWD/engine${PYTHONPATH:+:$PYTHONPATH}
 fi
 $PY -c 'import sys, numpy, torch; print("python", sys.version.split()[0], "numpy", numpy.__version__, "torch",
     torch.__version__, "cuda", torch.cuda.get_device_name() if torch.cuda.is_available() else "none")' \

@@ -14,8 +14,8 @@ import math
 import numpy as np
 import torch
 
-from chimerax.cryotrans.engine import Grid
-from chimerax.cryotrans.engine.refinement import at_resolution, resolution_filter
+from cryotrans_engine import Grid
+from cryotrans_engine.refinement import at_resolution, resolution_filter
 
 GRID = Grid((36, 36, 36), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
 HINGE = np.array([26.0, 26.0, 35.0])

@@ -20,8 +20,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 
-from chimerax.cryotrans.engine import auto_levels, read_map
-from chimerax.cryotrans.engine.fsc import correlation, fsc_resolution
+from cryotrans_engine import auto_levels, read_map
+from cryotrans_engine.fsc import correlation, fsc_resolution
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADK = os.path.join(ROOT, 'data', 'adk')
@@ -42,8 +42,8 @@ NOISE = {'adk7noise': (0.05, 0.1)}
 def noisy(path, sigma, resolution, out, seed):
     """The map plus Gaussian noise band-limited to its resolution (as a real map's is), σ = sigma × peak."""
     import torch
-    from chimerax.cryotrans.engine import write_map
-    from chimerax.cryotrans.engine.refinement import resolution_filter
+    from cryotrans_engine import write_map
+    from cryotrans_engine.refinement import resolution_filter
     values, grid = read_map(path)
     white = torch.randn(values.shape, generator=torch.Generator().manual_seed(seed))
     keep = (resolution_filter(values.shape, grid.voxel_size, resolution) > 0).float()

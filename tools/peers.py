@@ -46,7 +46,7 @@ MORPHOT_MARK = 'MORPHOT_RESULT '
 
 def time_ours(steps, frames, device, level0, level1, out):
     """Train on the pair and compute its frames; seconds, FSC(0.5) of the prediction vs truth."""
-    from chimerax.cryotrans.engine import Settings, Training, fsc_resolution, prepare_pair, read_map, write_map
+    from cryotrans_engine import Settings, Training, fsc_resolution, prepare_pair, read_map, write_map
     initial, grid = read_map(INITIAL)
     target, grid1 = read_map(TARGET)
     truth, _ = read_map(TRUTH)
@@ -175,7 +175,7 @@ def morphot_worker(checkout, path0, path1, frames, out):
 
 def time_morphot(checkout, python, pair, frames, out):
     """Run the MorphOT child on the prepared (thresholded) pair; its result dict, or its error."""
-    from chimerax.cryotrans.engine import write_map
+    from cryotrans_engine import write_map
     path0, path1 = os.path.join(out, 'initial_thresholded.mrc'), os.path.join(out, 'target_thresholded.mrc')
     write_map(path0, pair.initial * pair.peak, pair.grid)
     write_map(path1, pair.target * pair.peak, pair.grid)
@@ -220,7 +220,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     from demo import LEVEL0, LEVEL1
-    from chimerax.cryotrans.engine import fsc_resolution, read_map
+    from cryotrans_engine import fsc_resolution, read_map
     os.makedirs(args.out, exist_ok=True)
     n = args.frames + 1
     print(f'AdK open 3 Å -> closed 7 Å, 64³ at 1.5 Å, {n} frames; levels {LEVEL0}, {LEVEL1} of peak; '

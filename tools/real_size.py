@@ -51,7 +51,7 @@ def full_grid_refinement(on):
     no setting asks for that, as no user needs it; only the comparison run does."""
     import importlib
     from unittest import mock
-    schedule = importlib.import_module('chimerax.cryotrans.engine.schedule')     # the module, not its function
+    schedule = importlib.import_module('cryotrans_engine.schedule')     # the module, not its function
     return mock.patch.object(schedule, 'resolution_bin', lambda *args: 1) if on else contextlib.nullcontext()
 
 
@@ -74,9 +74,9 @@ def main(argv=None):
     (initial, target, truth, mask), resolution = pair_files(args.data, args.pair)
     import torch
     from bench import sync
-    from chimerax.cryotrans.engine import MapError, Settings, Training, prepare_pair, read_map
-    from chimerax.cryotrans.engine.fsc import fsc_resolution
-    from chimerax.cryotrans.engine.training import choose_device, load_checkpoint
+    from cryotrans_engine import CryoTransError, Settings, Training, prepare_pair, read_map
+    from cryotrans_engine.fsc import fsc_resolution
+    from cryotrans_engine.training import choose_device, load_checkpoint
     device = choose_device(args.device)
     start = time.perf_counter()
     f0, g0 = read_map(initial)
@@ -106,7 +106,7 @@ def main(argv=None):
         resumed = load_checkpoint(args.checkpoint) if resuming else None
         with full_grid_refinement(args.bin_all):
             training = Training(pair, settings, checkpoint=resumed)
-    except MapError as e:
+    except CryoTransError as e:
         raise SystemExit(f'cannot go on from {args.checkpoint}: {e}' if resuming else str(e)) from e
     if resumed is not None:
         print(f'resumed {args.checkpoint} at step {training.step} of {training.total_steps}, '
@@ -126,7 +126,7 @@ def main(argv=None):
     print('step_s ' + ' '.join(f'{v:.3f}' for v in training.step_seconds().values()), flush=True)   # a step's cost
     frames = training.frames()
     if args.out:
-        from chimerax.cryotrans.engine.cli import write_frames
+        from cryotrans_engine.files import write_frames
         os.makedirs(args.out, exist_ok=True)
         write_frames(args.out, frames, pair.grid)
     sync(device)

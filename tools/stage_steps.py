@@ -27,9 +27,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     (initial, target, _, _), resolution = pair_files(args.data, args.pair)
     from bench import sync
-    from chimerax.cryotrans.engine import Settings, Training, prepare_pair, read_map
-    from chimerax.cryotrans.engine.schedule import stage_text
-    from chimerax.cryotrans.engine.training import choose_device
+    from cryotrans_engine import Settings, Training, prepare_pair, read_map
+    from cryotrans_engine.schedule import stage_text
+    from cryotrans_engine.training import choose_device
     device = choose_device(args.device)
     pair = prepare_pair(*read_map(initial), *read_map(target), log=lambda m: None)
     training = Training(pair, Settings(device=device.type, resolution=resolution))

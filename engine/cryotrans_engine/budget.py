@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .maps import MapError
+from .errors import DeviceError
 
 GB = 1 << 30
 # Bytes per particle and per voxel, counted from the code of a step (float32 unless said):
@@ -225,10 +225,10 @@ def check_memory(training, free=None):
             f'its {s.frames + 1} frames {gb(need.frames)} each time they are made, for {full.particles} particles '
             f'on a {"×".join(map(str, pair.initial.shape[::-1]))} grid), and {gb(free)} is {where}')
     if fits:
-        raise MapError(f'{here}: with {fits} it needs less; add {fits} (the CLI: '
+        raise DeviceError(f'{here}: with {fits} it needs less; add {fits} (the CLI: '
                        f'{" ".join("--" + w if i % 2 == 0 else w for i, w in enumerate(fits.split()))}), '
                        f'or free memory, or run on a machine with more')
-    raise MapError(f'{here}, and no coarser bin fits (the frames alone are on the full grid): make the map '
+    raise DeviceError(f'{here}, and no coarser bin fits (the frames alone are on the full grid): make the map '
                    f'smaller (in ChimeraX: volume resample #N spacing S, coarser, or volume copy #N subregion ... '
                    f'to crop it to the molecule), or run on a machine with more memory')
 

@@ -23,7 +23,7 @@ from .allocator import freed_memory_kept
 from .budget import check_memory, gb, seconds_left, stage_sizes, step_cost, time_left_text
 from .flow import Flow
 from .levels import LevelSpec
-from .maps import Grid, MapError
+from .errors import CheckpointError, CryoTransError, DeviceError, OutputError, SettingsError
 from .objective import Stage, StageData, objective
 from .partition import bin_labels
 from .particles import particles
@@ -63,38 +63,38 @@ class Settings:
     particles: int = PARTICLES   # most particles a training step moves (schedule.py); 0: all
 
     def check(self, regions=None):
-        """Raise MapError for values that cannot work, naming the setting; fills in refine,
+        """Raise SettingsError for values that cannot work, naming the setting; fills in refine,
         and with the number of regions known, one rigidity per region."""
         if not (self.resolution >= 0 and math.isfinite(self.resolution)):
-            raise MapError('resolution must be positive (the target map\'s, in Å), or 0 when not known')
+            raise SettingsError('resolution must be positive (the target map\'s, in Å), or 0 when not known')
         if self.refine is None:
             self.refine = REFINE_STEPS if self.resolution > 0 else 0
         if self.refine < 0:
-            raise MapError('refine must be 0 or a number of steps')
+            raise SettingsError('refine must be 0 or a number of steps')
         if self.refine > 0 and self.resolution == 0:
-            raise MapError('refine needs the target map\'s resolution (in Å) to blur the prediction to')
+            raise SettingsError('refine needs the target map\'s resolution (in Å) to blur the prediction to')
         positive = ('steps', 'frames', 'depth', 'width', 'sinkhorn_iterations')
         for name in positive:
             if getattr(self, name) < 1:
-                raise MapError(f'{name} must be at least 1')
+                raise SettingsError(f'{name} must be at least 1')
         if self.depth < 2:
-            raise MapError('depth must be at least 2 (input and output layers)')
+            raise SettingsError('depth must be at least 2 (input and output layers)')
         for name in ('lr', 'epsilon'):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
-                raise MapError(f'{name} must be a positive number, not {value}')
+                raise SettingsError(f'{name} must be a positive number, not {value}')
         if self.bin < 0:
-            raise MapError('bin must be 0 (automatic multi-scale) or a positive binning factor')
+            raise SettingsError('bin must be 0 (automatic multi-scale) or a positive binning factor')
         if self.particles < 0:
-            raise MapError('particles must be 0 (every particle in every step) or the most a step may move')
+            raise SettingsError('particles must be 0 (every particle in every step) or the most a step may move')
         for name, allowed in (('loss', LOSSES), ('kernel', KERNELS), ('device', DEVICES),
                               ('rigidity_form', FORMS)):
             if getattr(self, name) not in allowed:
-                raise MapError(f'{name} must be one of {", ".join(allowed)}, not {getattr(self, name)!r}')
+                raise SettingsError(f'{name} must be one of {", ".join(allowed)}, not {getattr(self, name)!r}')
         if self.rigidity is not None:
             values = (self.rigidity,) if isinstance(self.rigidity, (int, float)) else tuple(self.rigidity)
             if not values or any(not (v >= 0 and v < float('inf')) for v in values):
-                raise MapError('rigidity must be one number ≥ 0, or one per region (0: not held rigid)')
+                raise SettingsError('rigidity must be one number ≥ 0, or one per region (0: not held rigid)')
             self.rigidity = tuple(float(v) for v in values)
         if regions is not None:
             if self.rigidity is None:
@@ -102,12 +102,12 @@ class Settings:
             elif len(self.rigidity) == 1:
                 self.rigidity = self.rigidity * regions
             elif len(self.rigidity) != regions:
-                raise MapError(f'{len(self.rigidity)} rigidity values for {regions} regions: '
+                raise SettingsError(f'{len(self.rigidity)} rigidity values for {regions} regions: '
                                f'give one value, or one per region')
         return self
 
 
-class RunFailed(MapError):
+class RunFailed(CryoTransError):
     """A run that cannot go on past a step: the step is not kept, the last checkpoint is."""
 
     def __init__(self, message, step):
@@ -154,9 +154,9 @@ def choose_device(name='auto'):
         mps = getattr(torch.backends, 'mps', None)
         return torch.device('mps' if mps is not None and mps.is_available() else 'cpu')
     if name == 'cuda' and not torch.cuda.is_available():
-        raise MapError('device cuda was asked for, but this PyTorch sees no CUDA GPU')
+        raise DeviceError('device cuda was asked for, but this PyTorch sees no CUDA GPU')
     if name == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
-        raise MapError('device mps was asked for, but this PyTorch has no Apple-silicon (MPS) support')
+        raise DeviceError('device mps was asked for, but this PyTorch has no Apple-silicon (MPS) support')
     return torch.device(name)
 
 
@@ -184,11 +184,11 @@ def _check_resolution(resolution, grid):
     nyquist = 2 * max(grid.voxel_size)
     box = min(n * v for n, v in zip(grid.shape[::-1], grid.voxel_size))
     if resolution < nyquist:
-        raise MapError(f'resolution {resolution:g} Å is finer than the initial map\'s grid can show '
+        raise SettingsError(f'resolution {resolution:g} Å is finer than the initial map\'s grid can show '
                        f'(2 × its {max(grid.voxel_size):g} Å voxels = {nyquist:g} Å): give the target map\'s '
                        f'resolution in Å, e.g. 7')
     if resolution > box:
-        raise MapError(f'resolution {resolution:g} Å is larger than the box ({box:g} Å across): give the target '
+        raise SettingsError(f'resolution {resolution:g} Å is larger than the box ({box:g} Å across): give the target '
                        f'map\'s resolution in Å, e.g. 7')
 
 
@@ -202,7 +202,7 @@ class Training:
         self.pair = pair
         self.settings = settings.check(pair.region_count)
         if self.settings.refine and pair.target_map is None:
-            raise MapError('refinement needs the target map as it is (prepare the pair with prepare_pair)')
+            raise SettingsError('refinement needs the target map as it is (prepare the pair with prepare_pair)')
         _check_resolution(self.settings.resolution, pair.grid)
         self.device = choose_device(settings.device)
         self.plan = plan(pair.initial, pair.grid.voxel_size, self.settings, pair.region_count)
@@ -220,9 +220,9 @@ class Training:
         if checkpoint is not None:
             self._restore(checkpoint)
         if more and checkpoint is None:
-            raise MapError('more adds steps to a run from its checkpoint: give the checkpoint to resume from too')
+            raise SettingsError('more adds steps to a run from its checkpoint: give the checkpoint to resume from too')
         if more < 0:
-            raise MapError('more must be a number of steps to add')
+            raise SettingsError('more must be a number of steps to add')
         self._extend(more)
         self._stage = None
         self.stage_sizes = stage_sizes(pair, self.plan)      # (budget.py) particles and voxels of each stage
@@ -320,14 +320,14 @@ class Training:
 
     def _restore(self, ckpt):
         if ckpt.get('fingerprints') != self.pair.fingerprints():
-            raise MapError('the checkpoint was trained on other maps or levels than these')
+            raise CheckpointError('the checkpoint was trained on other maps or levels than these')
         saved = asdict(Settings(**ckpt['settings']).check(self.pair.region_count))
         here = asdict(self.settings)
         differ = [f'{k} {saved[k]} (here {here[k]})' for k in saved if k != 'device' and saved[k] != here[k]]
         if differ:
             longer = ('; to train further, add more N (the CLI: --more N)'
                       if saved['steps'] != here['steps'] or saved['refine'] != here['refine'] else '')
-            raise MapError(f'the checkpoint was trained with other settings: {", ".join(differ)}; '
+            raise CheckpointError(f'the checkpoint was trained with other settings: {", ".join(differ)}; '
                            f'resume with the same ones (left out, the checkpoint\'s are used){longer}')
         if 'schedule' in ckpt:      # the stages it was trained on, less the steps added (they are added again)
             stored = [Stage(*stage) for stage in ckpt['schedule']]
@@ -588,7 +588,7 @@ def save_checkpoint(path, state):
     except (OSError, RuntimeError) as e:     # torch says a short write as "unexpected pos N vs M"
         os.unlink(tmp)
         kept = 'the checkpoint written before is kept whole' if os.path.exists(path) else 'no checkpoint is kept'
-        raise MapError(f'writing the checkpoint {path} failed: the file could not be written whole (disk full '
+        raise OutputError(f'writing the checkpoint {path} failed: the file could not be written whole (disk full '
                        f'or a file-size limit; {getattr(e, "strerror", None) or e}); {kept}: free space or '
                        f'choose another folder') from e
     except BaseException:
@@ -612,24 +612,18 @@ def load_checkpoint(path):
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
     except FileNotFoundError as e:
-        raise MapError(f'{path}: no such checkpoint') from e
+        raise CheckpointError(f'{path}: no such checkpoint') from e
     except Exception as e:      # PyTorch's own message would advise unsafe loading: not ours to pass on
-        raise MapError(f'{path}: not a CryoTRANS checkpoint (not a flow.pt that cryotrans wrote, '
+        raise CheckpointError(f'{path}: not a CryoTRANS checkpoint (not a flow.pt that cryotrans wrote, '
                        f'or a damaged one)') from e
     if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
-        raise MapError(f'{path}: not a CryoTRANS flow checkpoint (format {CHECKPOINT_FORMAT})')
+        raise CheckpointError(f'{path}: not a CryoTRANS flow checkpoint (format {CHECKPOINT_FORMAT})')
     missing = [k for k in ('settings', 'flow', 'step', 'grid', 'level0') if k not in state]
     if missing or not isinstance(state['settings'], dict):
-        raise MapError(f'{path}: an incomplete CryoTRANS checkpoint (no {", ".join(missing) or "settings"})')
+        raise CheckpointError(f'{path}: an incomplete CryoTRANS checkpoint (no {", ".join(missing) or "settings"})')
     known = {f.name for f in fields(Settings)}
     state['settings'] = {k: v for k, v in state['settings'].items() if k in known}
     return state
-
-
-def checkpoint_grid(state):
-    """The Grid of the initial map a checkpoint's flow was trained on."""
-    g = state['grid']
-    return Grid(tuple(g['shape']), tuple(g['voxel_size']), tuple(g['origin']))
 
 
 def flow_from_checkpoint(state):
@@ -648,8 +642,8 @@ def all_finite(tensors, *also):
 
 
 def check_flow(flow):
-    """A flow whose weights are all finite numbers, or MapError: a diverged flow moves nothing sensibly."""
+    """A flow whose weights are all finite numbers, or CheckpointError: a diverged flow moves nothing sensibly."""
     if not all_finite(flow.parameters()):
-        raise MapError('the checkpoint holds a diverged flow (weights that are not finite numbers); '
+        raise CheckpointError('the checkpoint holds a diverged flow (weights that are not finite numbers); '
                        'train again with a lower lr')
     return flow

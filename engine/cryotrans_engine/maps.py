@@ -14,9 +14,7 @@ import mrcfile
 import numpy as np
 import torch
 
-
-class MapError(ValueError):
-    """Bad input a user can fix: the message says what and how."""
+from .errors import MapError, OutputError
 
 
 @dataclass(frozen=True)
@@ -62,18 +60,18 @@ class Grid:
 def output_folder(path):
     """Make sure results can go into a folder (made if need be) before any work is done.
 
-    Raises MapError, naming the folder, for a path that is a file, cannot be made, or
+    Raises OutputError, naming the folder, for a path that is a file, cannot be made, or
     cannot be written (checked by writing and removing a small file there).
     """
     if os.path.exists(path) and not os.path.isdir(path):
-        raise MapError(f'{path} is a file, not a folder: give a folder for the results')
+        raise OutputError(f'{path} is a file, not a folder: give a folder for the results')
     try:
         os.makedirs(path, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix='.cryotrans-', dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise MapError(f'results cannot be written to {path} ({e.strerror or e}): choose another folder') from e
+        raise OutputError(f'results cannot be written to {path} ({e.strerror or e}): choose another folder') from e
     return path
 
 
@@ -96,7 +94,7 @@ class FolderClaim:
             except FileExistsError:
                 holder = _holder(self.path, self.folder)
                 if holder is not None:
-                    raise MapError(f'{path} is in use: {holder} is writing its frames and flow.pt there; choose '
+                    raise OutputError(f'{path} is in use: {holder} is writing its frames and flow.pt there; choose '
                                    f'another folder, or wait for that run to end (if it is not running any more, '
                                    f'delete {self.path})') from None
                 try:
@@ -105,13 +103,13 @@ class FolderClaim:
                     pass
                 continue
             except OSError as e:
-                raise MapError(f'results cannot be written to {path} ({e.strerror or e}): choose another '
+                raise OutputError(f'results cannot be written to {path} ({e.strerror or e}): choose another '
                                f'folder') from e
             with os.fdopen(fd, 'w') as f:
                 f.write(f'{os.getpid()} {socket.gethostname()} {what}\n')
             _claimed.add(self.folder)
             return
-        raise MapError(f'{path}: another run took the folder while this one was starting; choose another folder')
+        raise OutputError(f'{path}: another run took the folder while this one was starting; choose another folder')
 
     def release(self):
         if self.folder in _claimed:
@@ -150,7 +148,7 @@ def _holder(path, folder):
 
 
 def claim_folder(path, what='a cryotrans run'):
-    """Hold a results folder for one run (FolderClaim); MapError, naming the holder, if another has it."""
+    """Hold a results folder for one run (FolderClaim); OutputError, naming the holder, if another has it."""
     return FolderClaim(path, what)
 
 

@@ -82,16 +82,11 @@ def region_motions(particles, path):
     return out
 
 
-def motion_report(training, paths=None):
-    """One line per region of a partitioned run: its best rigid motion (none without a partition).
-
-    paths: training.paths(), when the caller has them already.
-    """
-    if training.pair.regions is None:
-        return []
-    moving, path = training.paths() if paths is None else paths
+def motion_lines(motions, paths):
+    """One line per region: its best rigid motion (motions: region_motions(*paths)), about its centre."""
+    moving, path = paths
     lines, start = [], 0
-    for r, (motion, n) in enumerate(zip(region_motions(moving, path), moving.sections)):
+    for r, (motion, n) in enumerate(zip(motions, moving.sections)):
         centre = path[0][start:start + n].mean(0).numpy()
         lines.append(f'region {r + 1}: {motion.description(centre)}')
         start += n

@@ -6,64 +6,26 @@
 """
 
 import argparse
-import glob
 import os
 import signal
 import sys
-import tempfile
 import threading
 
-from .fsc import correlation, fsc_resolution
-from .levels import LevelSpec, above_level
-from .maps import MapError, claim_folder, output_folder, read_map, resample, same_grid, write_map
-from .motion import motion_report
-from .pair import prepare_pair
-from .partition import region_labels, region_summary
-from .rigidity import FORMS
 from .budget import gb
+from .errors import CryoTransError, MapError, SettingsError
+from .files import write_frames
+from .fsc import correlation, fsc_resolution
+from .job import MorphJob
+from .levels import LevelSpec
+from .maps import claim_folder, output_folder, read_map, resample, same_grid
+from .pair import prepare_pair
+from .partition import region_summary
+from .rigidity import FORMS
 from .schedule import stage_text
-from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, RunFailed, Settings, Training, out_of_memory,
-                       checkpoint_grid, checkpoint_level, flow_from_checkpoint, load_checkpoint,
-                       settings_to_resume, trajectory_frames)
+from .trained import TrainedFlow
+from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, Settings, checkpoint_level, load_checkpoint,
+                       settings_to_resume)
 from .wasserstein import KERNELS
-
-
-def frame_paths(folder, count):
-    """frame_00.mrc ... one per frame, zero-padded so they sort in order."""
-    digits = max(2, len(str(count - 1)))
-    return [os.path.join(folder, f'frame_{i:0{digits}d}.mrc') for i in range(count)]
-
-
-def write_frames(folder, frames, grid):
-    """Write every frame on the initial map's grid, all or none; returns the paths.
-
-    Each frame goes to a temporary file first and the set is renamed into place only
-    when all are written, so a full disk or a file-size limit never leaves a set that
-    looks whole but is not; frames of an older run beyond this set are removed, so a
-    folder never mixes two runs.
-    """
-    paths = frame_paths(folder, len(frames))
-    staged = []
-    try:
-        for values in frames:
-            fd, tmp = tempfile.mkstemp(prefix='.frame-', suffix='.part', dir=folder)
-            os.close(fd)
-            staged.append(tmp)
-            write_map(tmp, values, grid)
-    except (OSError, ValueError) as e:
-        for tmp in staged:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        why = getattr(e, 'strerror', None) or str(e)
-        raise MapError(f'writing the frames to {folder} failed at frame {len(staged) - 1} of {len(frames)} '
-                       f'({why}); none of this set was written, older files there are as they were: free '
-                       f'space or choose another folder') from e
-    for tmp, path in zip(staged, paths):
-        os.replace(tmp, path)
-    for old in glob.glob(os.path.join(glob.escape(folder), 'frame_*.mrc')):
-        if old not in paths:
-            os.unlink(old)
-    return paths
 
 
 def _settings(args, checkpoint=None):
@@ -76,14 +38,6 @@ def _settings(args, checkpoint=None):
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     return s.check()
-
-
-def write_loss_log(path, losses):
-    """loss.log: one line per step, written whole or not at all."""
-    with open(path + '.tmp', 'w') as f:
-        f.write('# step loss\n')
-        f.writelines(f'{i + 1} {loss:.9g}\n' for i, loss in enumerate(losses))
-    os.replace(path + '.tmp', path)
 
 
 def rigidity_values(text):
@@ -131,7 +85,7 @@ def _interruptible():
 
 def run_morph(args):
     if args.more and not args.resume:
-        raise MapError('--more adds steps to a run from its checkpoint: give --resume DIR/flow.pt too')
+        raise SettingsError('--more adds steps to a run from its checkpoint: give --resume DIR/flow.pt too')
     checkpoint = load_checkpoint(args.resume) if args.resume else None
     settings = _settings(args, checkpoint)
     if os.path.exists(args.initial) and os.path.exists(args.target) and os.path.samefile(args.initial, args.target):
@@ -142,17 +96,16 @@ def run_morph(args):
     regions, grid_r = read_map(args.partition) if args.partition else (None, None)
     pair = prepare_pair(initial, grid0, target, grid1, _level(args, 0, checkpoint), _level(args, 1, checkpoint),
                         regions=regions, regions_grid=grid_r)
-    training = Training(pair, settings, checkpoint, args.more)
+    job = MorphJob(pair, settings, checkpoint, args.more)
     output_folder(args.out)
     with claim_folder(args.out, f'cryotrans morph {os.path.basename(args.initial)}'):
-        return _train(args, pair, training, truth, checkpoint)
+        return _train(args, job, truth, checkpoint)
 
 
-def _train(args, pair, training, truth, checkpoint):
-    """Train into args.out (held by this run), write the frames and report."""
+def _train(args, job, truth, checkpoint):
+    """Run the job into args.out (held by this run) and report."""
+    pair, training = job.pair, job.training
     grid0 = pair.grid
-    ckpt_path = os.path.join(args.out, 'flow.pt')
-    log_path = os.path.join(args.out, 'loss.log')
     print(f'{int((pair.initial > 0).sum())} particles from {args.initial} (level {pair.level0:.4g}), '
           f'grid {grid0.shape[::-1]} at {grid0.voxel_size[0]:.3g} Å; device {training.device}; '
           f'schedule: {"; ".join(stage_text(stage) for stage in training.plan)}; '
@@ -163,82 +116,43 @@ def _train(args, pair, training, truth, checkpoint):
         print(region_summary(pair, training.settings), flush=True)
     every = max(1, args.report_every)
 
-    def progress(step, steps, loss, elapsed):
-        ended = training.stage_ended_note(step)
-        if ended:
-            print(f'step {step}: {ended}', flush=True)
-        begins = training.beginning_note(step)
-        if begins:
-            print(f'{step} steps done, loss {loss:.6g}; now {begins}', flush=True)
-        if step % every == 0 or step == steps:
-            print(f'step {step}/{steps}  loss {loss:.6g}  {elapsed:.1f} s  ({training.time_left_text()})', flush=True)
+    def progress(p):
+        if p.ended:
+            print(f'step {p.step}: {p.ended}', flush=True)
+        if p.begins:
+            print(f'{p.step} steps done, loss {p.loss:.6g}; now {p.begins}', flush=True)
+        if p.step % every == 0 or p.step == p.total:
+            print(f'step {p.step}/{p.total}  loss {p.loss:.6g}  {p.elapsed:.1f} s  ({training.time_left_text()})',
+                  flush=True)
 
-    stop = _interruptible()
-    try:
-        done = training.run(progress, stop.is_set, ckpt_path, every)
-    except RunFailed as e:
-        write_loss_log(log_path, training.losses)
-        kept = (f'{ckpt_path} keeps step {load_checkpoint(ckpt_path)["step"]}, the last checkpoint before it '
-                f'(cryotrans frames makes its frames)' if os.path.exists(ckpt_path) else 'no checkpoint was written')
-        raise MapError(f'{e}; no frames written, {kept}') from e
-    write_loss_log(log_path, training.losses)
-    again = f'{ckpt_path} keeps the trained flow: cryotrans frames {ckpt_path} {args.initial} --out FOLDER makes them'
-    try:
-        frames = training.frames()
-    except Exception as e:
-        if out_of_memory(e):
-            raise MapError(f'making the frames ran out of memory ({e}); {again} where there is more') from e
-        raise
-    try:
-        write_frames(args.out, frames, grid0)
-    except MapError as e:
-        raise MapError(f'{e}; {again} again') from e
-    print(f'{"finished" if done else "stopped at step %d;" % training.step} {len(frames)} frames, '
-          f'checkpoint and loss log in {args.out}; {training.elapsed:.1f} s training', flush=True)
-    print(training.verdict(frames).summary())
-    for line in motion_report(training):
+    result = job.run(progress, _interruptible().is_set, args.out, every)
+    print(f'{"finished" if result.finished else "stopped at step %d;" % result.steps} {len(result.frames)} frames, '
+          f'checkpoint and loss log in {args.out}; {result.elapsed:.1f} s training', flush=True)
+    print(result.verdict.summary())
+    for line in result.motion_lines:
         print(line)
     if truth is not None:
         truth, gridt = truth
         if not same_grid(gridt, grid0):
             truth = resample(truth, gridt, grid0)
         vs = grid0.voxel_size
-        print(f'FSC(0.5) vs truth: generated {fsc_resolution(frames[-1], truth, vs):.2f} Å, '
+        print(f'FSC(0.5) vs truth: generated {fsc_resolution(result.frames[-1], truth, vs):.2f} Å, '
               f'target {fsc_resolution(pair.target, truth, vs):.2f} Å')
-    return 0 if done else 130
+    return 0 if result.finished else 130
 
 
 def run_frames(args):
-    state = load_checkpoint(args.checkpoint)
+    flow = TrainedFlow.load(args.checkpoint)
     initial, grid = read_map(args.initial)
-    trained = checkpoint_grid(state)
-    if not same_box(trained, grid):
-        raise MapError(f'the flow was trained on a box from {trained.box_text()}, and {args.initial} fills '
-                       f'another: the flow moves points of its own box, so apply it to a map resampled onto that '
-                       f'box (in ChimeraX: volume resample #N onGrid <the map it was trained on>)')
-    level = state['level0'] if args.level0 is None else args.level0
-    values = above_level(initial, level, grid.voxel_size)
-    peak = float(values.max())
-    if peak <= 0:
-        raise MapError(f'{args.initial}: no density above level {level:.4g}')
-    regions = state.get('regions')
-    if regions is not None:
-        if tuple(regions.shape) != grid.shape:
-            raise MapError(f'the flow was trained with regions on a {tuple(regions.shape)[::-1]} grid, '
-                           f'{args.initial} is {grid.shape[::-1]}: apply it to a map on the same grid')
-        regions = region_labels(regions.numpy(), values > 0)
-    result = trajectory_frames(flow_from_checkpoint(state), values / peak, grid, peak, regions=regions)
+    try:
+        frames = flow.frames(initial, grid, args.level0)
+    except MapError as e:
+        raise MapError(f'{args.initial}: {e}') from e
     output_folder(args.out)
     with claim_folder(args.out, f'cryotrans frames {os.path.basename(args.checkpoint)}'):
-        paths = write_frames(args.out, result, grid)
+        paths = write_frames(args.out, frames, grid)
     print(f'{len(paths)} frames written to {args.out}')
     return 0
-
-
-def same_box(a, b):
-    """Whether two grids fill the same box in space (to half a voxel), whatever their voxel sizes."""
-    tol = 0.5 * max(a.voxel_size + b.voxel_size)
-    return all(abs(x - y) <= tol for x, y in zip(a.corner + a.extent, b.corner + b.extent))
 
 
 def run_fsc(args):
@@ -320,7 +234,7 @@ def main(argv=None):
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except MapError as e:
+    except CryoTransError as e:
         print(f'cryotrans: error: {e}', file=sys.stderr)
         return 2
 

@@ -22,6 +22,8 @@ class MapPair:
     coverage: float       # what level0 encloses / what level1 encloses (Å³ / Å³)
     target_map: np.ndarray = None   # the target on f0's grid as it is (no level): what refinement fits
     regions: np.ndarray = None      # int32 region labels 1…N of f0's voxels above level (0 elsewhere)
+    volume0: float = 0.0            # Å³ the initial map encloses above level0 (dust left out)
+    volume1: float = 0.0            # Å³ the target map encloses above level1 (dust left out)
 
     @property
     def region_count(self):
@@ -72,6 +74,8 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
         if values.max() <= 0:
             raise MapError(f'the {name} map has no density above {level} {value:.4g} (its maximum is '
                            f'{float(full.max()):.4g}); lower {level}, or use {level} auto')
+    volume0 = np.count_nonzero(f0) * float(np.prod(grid0.voxel_size))
+    volume1 = np.count_nonzero(f1) * float(np.prod(grid1.voxel_size))
     if moved:
         f1 = np.maximum(resample(f1, grid1, grid0, transform), 0)
         if f1.max() <= 0:
@@ -82,7 +86,7 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
             regions = labels_on_grid(regions, regions_grid, grid0)
         labels = region_labels(regions, f0 > 0)
     f0, f1, peak = normalise_pair(f0, f1)
-    return MapPair(f0, f1, grid0, peak, float(level0), float(level1), coverage, as_is, labels)
+    return MapPair(f0, f1, grid0, peak, float(level0), float(level1), coverage, as_is, labels, volume0, volume1)
 
 
 def _no_overlap(grid0, grid1, transform):
