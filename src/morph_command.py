@@ -18,7 +18,9 @@ from cryotrans_engine.budget import gb
 from cryotrans_engine.maps import claim_folder, output_folder
 from cryotrans_engine.partition import region_summary
 from cryotrans_engine.rigidity import FORMS
-from cryotrans_engine.training import DEVICES, LOSSES, checkpoint_level, settings_to_resume
+from cryotrans_engine.checkpoint import checkpoint_level, settings_to_resume
+from cryotrans_engine.stage_notes import refinement_note
+from cryotrans_engine.training import DEVICES, LOSSES
 from .map_levels import morph_pair, typed_spec
 from .pytorch_install import cpu_build_note, no_cuda_message
 from .run import MorphRun
@@ -139,7 +141,7 @@ def _resumed(training, resume):
 
 
 def _refinement(training, target):
-    note = training.refinement_note()
+    note = refinement_note(training.settings)
     return f', then {note} against #{target.id_string}' if note else ''
 
 

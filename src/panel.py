@@ -543,7 +543,7 @@ class MorphPanel(QWidget):
         if event.run is not self.run:
             return
         if event.kind == 'stage':
-            polish = event.run.training.polish_starts_after(event.step)
+            polish = event.run.training.plan.polish_starts_after(event.step)
             self.plot.mark(event.step, 'polish' if polish else STAGE_LABELS.get(event.stage, event.stage))
         self._catch_up(event.run, event.step, event.soonest, event.left)
         if event.kind == 'ended':
@@ -558,9 +558,9 @@ class MorphPanel(QWidget):
         t = run.training
         losses = t.losses[self._told:step]
         while losses:
-            kind = t.plan_stage(self._told).loss
+            kind = t.plan.stage_at(self._told).loss
             n = 1
-            while n < len(losses) and t.plan_stage(self._told + n).loss == kind:
+            while n < len(losses) and t.plan.stage_at(self._told + n).loss == kind:
                 n += 1
             self.plot.add(self._told + 1, losses[:n], kind)
             self._told += n

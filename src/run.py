@@ -184,9 +184,9 @@ class MorphRun(Task):
         t = self.training
         elapsed = t.elapsed
         going = t.step < t.total_steps
-        left = t.seconds_left() if going else 0.0
-        soonest = t.seconds_left(soonest=True) if going else 0.0
-        stage = t.plan_stage(min(t.step, t.total_steps - 1)).loss
+        left = t.clock.seconds_left(t.plan, t.step) if going else 0.0
+        soonest = t.clock.seconds_left(t.plan, t.step, soonest=True) if going else 0.0
+        stage = t.plan.stage_at(min(t.step, t.total_steps - 1)).loss
         return RunEvent(self, kind, t.step, t.total_steps, elapsed, left, stage=stage, soonest=soonest, **more)
 
     def _tell(self, event):

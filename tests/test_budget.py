@@ -10,7 +10,8 @@ import pytest
 
 from cryotrans_engine import CryoTransError, DeviceError, Grid, Settings, Training, prepare_pair, write_map
 from cryotrans_engine.budget import GB, estimate, seconds_left, stage_sizes, step_cost
-from cryotrans_engine.training import OutOfMemory, load_checkpoint
+from cryotrans_engine.checkpoint import load_checkpoint
+from cryotrans_engine.training import OutOfMemory
 
 from helpers import blob
 
@@ -156,9 +157,9 @@ def test_time_left_counts_the_dearer_stages_to_come():
 def test_a_run_tells_its_time_left_from_its_own_steps():
     pair, _ = big_pair(64, 8)
     t = Training(pair, Settings(particles=0, steps=12))
-    assert math.isnan(t.seconds_left())
+    assert math.isnan(t.clock.seconds_left(t.plan, t.step))
     seen = []
-    t.run(progress=lambda step, total, loss, elapsed: seen.append(t.seconds_left()))
+    t.run(progress=lambda step, total, loss, elapsed: seen.append(t.clock.seconds_left(t.plan, t.step)))
     assert all(x > 0 and math.isfinite(x) for x in seen[:-1]) and seen[-1] == 0
 
 
@@ -195,13 +196,13 @@ def test_time_left_is_a_range_while_coarse_stages_may_end_early():
     assert [(s.bin, s.steps) for s in t.plan] == [(2, 320), (1, 80)]
     assert t.time_left_text() == ''                 # nothing timed yet
     t.run(stop=lambda: t.step >= 10)
-    rate = sorted(t._times[0][1:])[len(t._times[0][1:]) // 2]
-    costs = t._costs
-    assert t.seconds_left() == pytest.approx(310 * rate + 80 * rate * costs[1] / costs[0])
-    assert t.seconds_left(soonest=True) == pytest.approx(140 * rate + 80 * rate * costs[1] / costs[0])
+    rate = sorted(t.clock.times[0][1:])[len(t.clock.times[0][1:]) // 2]
+    costs = t.clock.costs
+    assert t.clock.seconds_left(t.plan, t.step) == pytest.approx(310 * rate + 80 * rate * costs[1] / costs[0])
+    assert t.clock.seconds_left(t.plan, t.step, soonest=True) == pytest.approx(140 * rate + 80 * rate * costs[1] / costs[0])
     text = t.time_left_text()
     low, high = (float(x) for x in text.removesuffix(' s left').split('–'))
-    assert low == round(t.seconds_left(soonest=True)) and high == round(t.seconds_left())
+    assert low == round(t.clock.seconds_left(t.plan, t.step, soonest=True)) and high == round(t.clock.seconds_left(t.plan, t.step))
 
 
 def test_time_left_in_words():

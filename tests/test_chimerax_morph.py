@@ -234,7 +234,7 @@ def test_a_save_dir_that_cannot_hold_results_is_refused_before_anything_opens(se
 
 def test_a_run_goes_on_from_its_checkpoint_with_more_steps(session, maps, tmp_path):
     from chimerax.core.errors import UserError
-    from cryotrans_engine.training import load_checkpoint
+    from cryotrans_engine.checkpoint import load_checkpoint
     open_pair(session, maps)
     out = tmp_path / 'out'
     run(session, f'cryotrans morph #1 to #2 steps 3 frames 3 seed 4 saveDir {out}')

@@ -7,7 +7,7 @@ import pytest
 
 from cryotrans_engine import Grid, read_map, write_map
 from cryotrans_engine.cli import main
-from cryotrans_engine.training import load_checkpoint
+from cryotrans_engine.checkpoint import load_checkpoint
 from helpers import blob, centroid
 
 G0 = Grid((16, 18, 20), (2.0, 2.0, 2.0), (10.0, -4.0, 6.0))

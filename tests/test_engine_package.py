@@ -26,7 +26,7 @@ def fresh(tmp_path_factory):
     bin_dir = where / 'venv' / 'bin'
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'PYTHONHOME', 'VIRTUAL_ENV')}
     install = subprocess.run([str(bin_dir / 'python'), '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check',
-                              'torch==2.13.0', str(source)], env=env, capture_output=True, text=True, cwd=str(where))
+                              'torch==2.13.0', str(source)], env=env, capture_output=True, encoding='utf-8', cwd=str(where))
     assert install.returncode == 0, install.stderr[-3000:]
     return bin_dir, env, where
 
@@ -35,7 +35,7 @@ def test_the_engine_installs_alone_and_never_needs_chimerax(fresh):
     bin_dir, env, where = fresh
     code = ('import sys, cryotrans_engine, numpy; print(numpy.__version__); '
             'import importlib.util; sys.exit(importlib.util.find_spec("chimerax") is not None)')
-    done = subprocess.run([str(bin_dir / 'python'), '-c', code], env=env, capture_output=True, text=True,
+    done = subprocess.run([str(bin_dir / 'python'), '-c', code], env=env, capture_output=True, encoding='utf-8',
                           cwd=str(where))
     assert done.returncode == 0, done.stderr
     assert os.path.exists(bin_dir / 'cryotrans')
@@ -47,12 +47,12 @@ def test_the_installed_cli_morphs_writes_frames_and_scores_them(fresh):
     morph = subprocess.run([str(bin_dir / 'cryotrans'), 'morph', os.path.join(ADK, 'adk_open_3A.mrc'),
                             os.path.join(ADK, 'adk_closed_7A.mrc'), '--out', str(out), '--steps', '6',
                             '--frames', '3', '--resolution', '7', '--refine', '2'],
-                           env=env, capture_output=True, text=True, cwd=str(where))
+                           env=env, capture_output=True, encoding='utf-8', cwd=str(where))
     assert morph.returncode == 0, morph.stderr
     assert 'finished 4 frames' in morph.stdout and 'correlation with the target' in morph.stdout
     assert sorted(os.listdir(out)) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)] + ['loss.log']
     fsc = subprocess.run([str(bin_dir / 'cryotrans'), 'fsc', str(out / 'frame_03.mrc'),
-                          os.path.join(ADK, 'adk_closed_3A.mrc')], env=env, capture_output=True, text=True)
+                          os.path.join(ADK, 'adk_closed_3A.mrc')], env=env, capture_output=True, encoding='utf-8')
     assert fsc.returncode == 0 and 'FSC(0.5)' in fsc.stdout, fsc.stderr
 
 

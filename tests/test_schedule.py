@@ -7,7 +7,8 @@ import torch
 from cryotrans_engine import Grid, Settings, Training, prepare_pair
 from cryotrans_engine.objective import Stage
 from cryotrans_engine.schedule import occupied, particle_bin, plan, resolution_bin
-from cryotrans_engine.training import load_checkpoint, save_checkpoint
+from cryotrans_engine.checkpoint import load_checkpoint, save_checkpoint
+from cryotrans_engine.stage_notes import polish_note, stage_ended_note
 from helpers import blob, centroid
 
 QUIET = dict(log=lambda message: None)
@@ -113,8 +114,8 @@ def test_a_coarse_stage_whose_loss_stopped_improving_ends_early_and_the_last_sta
     training._new_optimizer = lambda: resets.append(training.step) or real()
 
     def progress(step, total, loss, elapsed):
-        if training.stage_ended_note(step):
-            notes.append((step, total, training.stage_ended_note(step)))
+        if stage_ended_note(training, step):
+            notes.append((step, total, stage_ended_note(training, step)))
     training.run(progress, checkpoint_path=str(tmp_path / 'flow.pt'), checkpoint_every=50)
     ((index, ran, planned),) = training.ended_early
     assert index == 0 and planned == 1000 and 150 <= ran < 1000 and ran % 50 == 0
@@ -158,11 +159,11 @@ def test_refinement_ends_with_a_polish_moving_finer_particles_when_its_own_are_c
     training._new_optimizer = lambda: resets.append(training.step) or real()
     assert training.run()
     assert resets == [12] and len(training.losses) == 24
-    assert [step for step in range(25) if training.polish_starts_after(step)] == [22]
-    seconds = training.step_seconds()             # what a step of each stage cost here
+    assert [step for step in range(25) if training.plan.polish_starts_after(step)] == [22]
+    seconds = training.clock.step_seconds()             # what a step of each stage cost here
     assert sorted(seconds) == [0, 1, 2] and all(0 < v < 60 for v in seconds.values())
     polish = training.stage_sizes[2].particles
     source = f'bin {training.plan[2].particle_bin}' if training.plan[2].particle_bin else 'bin 2'
-    assert training.polish_note(22) == f'2 steps polishing with finer particles ({polish:,} a step, from {source})'
+    assert polish_note(training, 22) == f'2 steps polishing with finer particles ({polish:,} a step, from {source})'
     assert training.stage_data(23).particles.mass.numel() > training.stage_data(12).particles.mass.numel()
     assert float(training.stage_data(23).particles.mass.sum()) == pytest.approx(float(pair.initial.sum()), rel=1e-5)

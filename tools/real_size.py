@@ -76,7 +76,8 @@ def main(argv=None):
     from bench import sync
     from cryotrans_engine import CryoTransError, Settings, Training, prepare_pair, read_map
     from cryotrans_engine.fsc import fsc_resolution
-    from cryotrans_engine.training import choose_device, load_checkpoint
+    from cryotrans_engine.checkpoint import load_checkpoint
+    from cryotrans_engine.training import choose_device
     device = choose_device(args.device)
     start = time.perf_counter()
     f0, g0 = read_map(initial)
@@ -123,7 +124,7 @@ def main(argv=None):
     if not finished:
         print(f'stopped at step {training.step} of {training.total_steps}: not finished; '
               f'the scores below are of step {training.step}\'s flow', flush=True)
-    print('step_s ' + ' '.join(f'{v:.3f}' for v in training.step_seconds().values()), flush=True)   # a step's cost
+    print('step_s ' + ' '.join(f'{v:.3f}' for v in training.clock.step_seconds().values()), flush=True)   # a step's cost
     frames = training.frames()
     if args.out:
         from cryotrans_engine.files import write_frames

@@ -14,8 +14,8 @@ from .levels import LevelSpec, auto_levels, enclosed_volume, half_height_level, 
 from .maps import Grid, read_map, write_map, resample
 from .pair import MapPair, prepare_pair
 from .schedule import schedule
-from .training import (Settings, Training, RunFailed, choose_device, trajectory_frames,
-                       save_checkpoint, load_checkpoint, flow_from_checkpoint)
+from .training import Settings, Training, RunFailed, choose_device, trajectory_frames
+from .checkpoint import save_checkpoint, load_checkpoint, flow_from_checkpoint
 from .trained import TrainedFlow
 from .job import Levels, MorphJob, Progress, Result, morph, morph_files
 from .fsc import fsc_curve, fsc_resolution, resolution, correlation

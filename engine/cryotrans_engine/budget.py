@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DeviceError
+from .schedule import fewest_steps
 
 GB = 1 << 30
 # Bytes per particle and per voxel, counted from the code of a step (float32 unless said):
@@ -246,6 +247,48 @@ def step_cost(size, stage, settings):
     if stage.loss == 'w2':
         return flow + 0.6e-9 * size.voxels * 3 * size.longest * settings.sinkhorn_iterations / 5
     return flow + (18e-9 if stage.loss == 'refine' else 2e-9) * size.voxels
+
+
+class StepClock:
+    """The seconds each step of a run took, by stage, and the time left they foretell: the stages to come
+    counted at their own cost (step_cost), scaled by what a step costs on this machine."""
+
+    def __init__(self, costs):
+        self.costs = costs        # step_cost of each stage
+        self.times = {}           # {stage index: [seconds of each step measured in this process]}
+
+    def record(self, index, seconds):
+        self.times.setdefault(index, []).append(seconds)
+
+    def step_seconds(self):
+        """{stage index: median seconds of its steps timed in this process}, for the stages run here; a
+        stage's first step (which prepares its grid and particles) is left out when it has others.  What a
+        step costs on this machine: benchmarks give it beside a run's time, as machines' speeds differ."""
+        return {index: float(np.median(times[1:] or times)) for index, times in sorted(self.times.items())}
+
+    def seconds_left(self, plan, done, soonest=False):
+        """Seconds of training still to come after `done` steps of a schedule.Plan; nan before a step has been
+        timed.  soonest: if every stage that may end early (schedule.plateaued) ends at its first chance."""
+        rate = None
+        for index in sorted(self.times, reverse=True):       # the latest stage with steps past its first
+            recent = self.times[index][1:][-20:]             # (a stage's first step prepares its data)
+            if recent:
+                rate = (index, sorted(recent)[len(recent) // 2])
+                break
+            if rate is None:
+                rate = (index, self.times[index][0])
+        steps = [stage.steps for stage in plan]
+        if soonest:
+            start = 0
+            for i, n in enumerate(steps[:-1]):       # stages past keep their steps; the last runs all of its
+                steps[i] = n if done >= start + n else fewest_steps(max(0, done - start), n)
+                start += n
+        return seconds_left(self.costs, steps, done, rate)
+
+    def time_left_text(self, plan, done, duration=lambda seconds: f'{seconds:.0f} s'):
+        """'4–7 min left' while stages to come may end early, '7 min left' when they cannot,
+        '' before a step has been timed; duration writes a number of seconds."""
+        return time_left_text(self.seconds_left(plan, done, soonest=True), self.seconds_left(plan, done), duration)
 
 
 def seconds_left(costs, steps, done, rate):

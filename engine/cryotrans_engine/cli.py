@@ -23,8 +23,8 @@ from .partition import region_summary
 from .rigidity import FORMS
 from .schedule import stage_text
 from .trained import TrainedFlow
-from .training import (DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, Settings, checkpoint_level, load_checkpoint,
-                       settings_to_resume)
+from .checkpoint import checkpoint_level, load_checkpoint, settings_to_resume
+from .training import DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, Settings
 from .wasserstein import KERNELS
 
 

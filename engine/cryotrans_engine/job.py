@@ -13,8 +13,10 @@ from .files import CHECKPOINT, LOSS_LOG, write_frames, write_loss_log
 from .maps import read_map
 from .motion import motion_lines, region_motions
 from .pair import prepare_pair
+from .stage_notes import beginning_note, stage_ended_note
 from .trained import TrainedFlow
-from .training import RunFailed, Settings, Training, load_checkpoint, out_of_memory
+from .checkpoint import load_checkpoint, settings_to_resume
+from .training import RunFailed, Settings, Training, out_of_memory
 
 
 @dataclass(frozen=True)
@@ -115,17 +117,17 @@ class MorphJob:
         particle_paths = t.paths() if want else None
         motions = region_motions(*particle_paths) if t.pair.regions is not None else []
         return Result(frames, TrainedFlow.from_training(t), finished, t.step, t.total_steps, list(t.losses),
-                      t.elapsed, t.step_seconds(), t.verdict(frames), self.levels, motions,
+                      t.elapsed, t.clock.step_seconds(), t.verdict(frames), self.levels, motions,
                       motion_lines(motions, particle_paths) if motions else [],
                       particle_paths if paths else None, files)
 
     def _progress(self, step, total, loss, elapsed):
         t = self.training
         going = step < total
-        stage = t.plan_stage(min(step, total - 1))
+        stage = t.plan.stage_at(min(step, total - 1))
         return Progress(step, total, loss, elapsed, stage.loss,
-                        going and stage is not t.plan_stage(step - 1),
-                        t.stage_ended_note(step), t.beginning_note(step))
+                        going and stage is not t.plan.stage_at(step - 1),
+                        stage_ended_note(t, step), beginning_note(t, step))
 
 
 def _kept(checkpoint):
@@ -151,7 +153,6 @@ def morph_files(initial, target, settings=None, out=None, level0=None, level1=No
     from .maps import claim_folder, output_folder
     state = None if resume is None else load_checkpoint(resume)
     if state is not None and settings is None:
-        from .training import settings_to_resume
         settings = settings_to_resume(state)
     (f0, g0), (f1, g1) = read_map(initial), read_map(target)
     labels, grid_r = read_map(partition) if partition else (None, None)

@@ -105,8 +105,62 @@ def particle_bin(filled, factor, most):
     return 0 if p == factor else p
 
 
+class Plan(list):
+    """A run's stages (objective.Stage) in order, as they are run: a stage that ends early is
+    shortened in place, steps added with `more` lengthen the last.  Asked by step (0-based:
+    the step about to run) which stage is in force and what changes when."""
+
+    @property
+    def total_steps(self):
+        return sum(stage.steps for stage in self)
+
+    def start_of(self, index):
+        """The step at which stage `index` begins."""
+        return sum(stage.steps for stage in self[:index])
+
+    def stage_index(self, step):
+        """Which stage is in force at a step (the last one past the end)."""
+        done = 0
+        for index, stage in enumerate(self):
+            done += stage.steps
+            if step < done:
+                return index
+        return len(self) - 1
+
+    def stage_at(self, step):
+        return self[self.stage_index(step)]
+
+    def regions_split_at(self, step):
+        """Whether the regions get fields of their own at this step (a shared stage has ended)."""
+        done = 0
+        for before, stage in zip(self, self[1:]):
+            done += before.steps
+            if step == done and before.shared and not stage.shared:
+                return True
+        return False
+
+    def refinement_starts_after(self, step):
+        """Whether refinement begins after this step, so that the loss changes meaning."""
+        return (0 < step < self.total_steps and self.stage_at(step).loss == 'refine'
+                and self.stage_at(step - 1).loss != 'refine')
+
+    def polish_starts_after(self, step):
+        """Whether refinement's polish (polished: the same grid, finer particles) begins after this step."""
+        if not 0 < step < self.total_steps:
+            return False
+        stage, before = self.stage_at(step), self.stage_at(step - 1)
+        return stage.loss == before.loss == 'refine' and stage.particles_from != before.particles_from
+
+    def lengthen_last(self, steps):
+        self[-1] = self[-1]._replace(steps=self[-1].steps + steps)
+
+    def end_early(self, index, steps):
+        """Stage `index` ends after `steps` of its own (its loss stopped improving: plateaued)."""
+        self[index] = self[index]._replace(steps=steps)
+
+
 def plan(initial, voxel_size, settings, regions=1):
-    """The run's stages (objective.Stage), from the initial map as prepared (pair.initial) and
+    """The run's Plan of stages (objective.Stage), from the initial map as prepared (pair.initial) and
     settings already checked: the loss's stages, refinement on the resolution grid, each
     stage's particles within settings.particles, the first stage shared with a partition."""
     refine = settings.refine
@@ -125,7 +179,7 @@ def plan(initial, voxel_size, settings, regions=1):
         stages[i] = stage._replace(particle_bin=bins[stage.bin])
     if refine:
         stages[-1:] = polished(stages[-1], filled, settings.particles)
-    return stages
+    return Plan(stages)
 
 
 def polished(refinement, filled, most):

@@ -16,7 +16,8 @@ from .errors import MapError
 from .levels import above_level
 from .maps import Grid, resample as resample_map
 from .partition import region_labels
-from .training import check_flow, flow_from_checkpoint, load_checkpoint, save_checkpoint, trajectory_frames
+from .checkpoint import check_flow, flow_from_checkpoint, load_checkpoint, save_checkpoint
+from .training import trajectory_frames
 
 
 class TrainedFlow:

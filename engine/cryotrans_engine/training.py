@@ -11,31 +11,28 @@ stages and how their terms combine are in objective.py.
 """
 
 import math
-import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .allocator import freed_memory_kept
-from .budget import check_memory, gb, seconds_left, stage_sizes, step_cost, time_left_text
+from .checkpoint import all_finite, check_flow, restore, save_checkpoint, state_of
+from .budget import StepClock, check_memory, gb, stage_sizes, step_cost
 from .flow import Flow
-from .levels import LevelSpec
-from .errors import CheckpointError, CryoTransError, DeviceError, OutputError, SettingsError
-from .objective import Stage, StageData, objective
+from .errors import CryoTransError, DeviceError, SettingsError
+from .objective import StageData, objective
 from .partition import bin_labels
 from .particles import particles
 from .refinement import resolution_filter
 from .rigidity import FORMS, Rigidity
-from .schedule import fewest_steps, grid_text, plan, plateaued
+from .schedule import plan, plateaued
 from .splat import splat
 from .wasserstein import KERNELS
 
 LOSSES = ('w2', 'l2')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
-CHECKPOINT_FORMAT = 1
 REFINE_STEPS = 600   # refinement's default when the target's resolution is given
 RIGIDITY = 1.0       # each region's λ when a partition is given without rigidity (docs/benchmarks.md)
 PARTICLES = 32768    # most particles a training step moves by default (schedule.py; docs/benchmarks.md, Real size)
@@ -226,50 +223,23 @@ class Training:
         self._extend(more)
         self._stage = None
         self.stage_sizes = stage_sizes(pair, self.plan)      # (budget.py) particles and voxels of each stage
-        self._costs = [step_cost(size, stage, self.settings) for size, stage in zip(self.stage_sizes, self.plan)]
-        self._times = {}          # seconds of each step measured, by stage
+        self.clock = StepClock([step_cost(size, stage, self.settings)
+                                for size, stage in zip(self.stage_sizes, self.plan)])
         self.memory = check_memory(self, free_memory)
 
     def _extend(self, more):
         """Add steps to the last stage (the full grid's, or refinement's)."""
         self.more += more
-        self.plan[-1] = self.plan[-1]._replace(steps=self.plan[-1].steps + self.more)
+        self.plan.lengthen_last(self.more)      # the checkpoint's plan comes without the steps it added
 
     @property
     def total_steps(self):
         """All steps of the run: the loss's, then refinement's, and any added (more)."""
-        return sum(stage.steps for stage in self.plan)
+        return self.plan.total_steps
 
-    def step_seconds(self):
-        """{stage index: median seconds of its steps timed in this process}, for the stages run here; a
-        stage's first step (which prepares its grid and particles) is left out when it has others.  What a
-        step costs on this machine: benchmarks give it beside a run's time, as machines' speeds differ."""
-        return {index: float(np.median(times[1:] or times)) for index, times in sorted(self._times.items())}
-
-    def seconds_left(self, soonest=False):
-        """Seconds of training still to come, counting the stages to come at their own cost
-        (budget.py); nan before a step has been timed.  soonest: if every stage that may end
-        early (schedule.plateaued) ends at its first chance, else as planned."""
-        rate = None
-        for index in sorted(self._times, reverse=True):       # the latest stage with steps past its first
-            recent = self._times[index][1:][-20:]             # (a stage's first step prepares its data)
-            if recent:
-                rate = (index, sorted(recent)[len(recent) // 2])
-                break
-            if rate is None:
-                rate = (index, self._times[index][0])
-        steps = [stage.steps for stage in self.plan]
-        if soonest:
-            start = 0
-            for i, n in enumerate(steps[:-1]):       # stages past keep their steps; the last runs all of its
-                steps[i] = n if self.step >= start + n else fewest_steps(max(0, self.step - start), n)
-                start += n
-        return seconds_left(self._costs, steps, self.step, rate)
-
-    def time_left_text(self, duration=lambda seconds: f'{seconds:.0f} s'):
-        """'4–7 min left' while stages to come may end early, '7 min left' when they cannot,
-        '' before a step has been timed; duration writes a number of seconds."""
-        return time_left_text(self.seconds_left(soonest=True), self.seconds_left(), duration)
+    def time_left_text(self):
+        """The time left in words ('4–7 min left'; '' before a step has been timed): budget.StepClock."""
+        return self.clock.time_left_text(self.plan, self.step)
 
     @property
     def finished(self):
@@ -278,83 +248,8 @@ class Training:
     def _new_optimizer(self):
         return torch.optim.Adam(self.flow.parameters(), lr=self.settings.lr)
 
-    def refinement_note(self):
-        """What refinement will do, for logs ('' without it)."""
-        s = self.settings
-        return f'{s.refine} steps refining at {s.resolution:g} Å (loss: 1 - correlation)' if s.refine else ''
-
-    def _regions_split_at(self, step):
-        """Whether the regions get fields of their own at this step (a shared stage has ended)."""
-        done = 0
-        for before, stage in zip(self.plan, self.plan[1:]):
-            done += before.steps
-            if step == done and before.shared and not stage.shared:
-                return True
-        return False
-
-    def refinement_starts_after(self, step):
-        """Whether refinement begins after this step, so that the loss changes meaning."""
-        return (0 < step < self.total_steps and self.plan_stage(step).loss == 'refine'
-                and self.plan_stage(step - 1).loss != 'refine')
-
-    def polish_starts_after(self, step):
-        """Whether refinement's polish (schedule.polished: the same grid, finer particles) begins after this step."""
-        if not 0 < step < self.total_steps:
-            return False
-        stage, before = self.plan_stage(step), self.plan_stage(step - 1)
-        return stage.loss == before.loss == 'refine' and stage.particles_from != before.particles_from
-
-    def beginning_note(self, step):
-        """What begins after this step that changes what the loss means, for logs: refinement, or its
-        polish ('' when neither)."""
-        if self.refinement_starts_after(step):
-            return self.refinement_note()
-        return self.polish_note(step) if self.polish_starts_after(step) else ''
-
-    def polish_note(self, step):
-        """What the polish beginning after this step does, for logs."""
-        index = self.stage_index(step)
-        stage, particles = self.plan[index], self.stage_sizes[index].particles
-        source = f'bin {stage.particle_bin}' if stage.particle_bin else grid_text(stage)
-        return f'{stage.steps} steps polishing with finer particles ({particles:,} a step, from {source})'
-
-    def _restore(self, ckpt):
-        if ckpt.get('fingerprints') != self.pair.fingerprints():
-            raise CheckpointError('the checkpoint was trained on other maps or levels than these')
-        saved = asdict(Settings(**ckpt['settings']).check(self.pair.region_count))
-        here = asdict(self.settings)
-        differ = [f'{k} {saved[k]} (here {here[k]})' for k in saved if k != 'device' and saved[k] != here[k]]
-        if differ:
-            longer = ('; to train further, add more N (the CLI: --more N)'
-                      if saved['steps'] != here['steps'] or saved['refine'] != here['refine'] else '')
-            raise CheckpointError(f'the checkpoint was trained with other settings: {", ".join(differ)}; '
-                           f'resume with the same ones (left out, the checkpoint\'s are used){longer}')
-        if 'schedule' in ckpt:      # the stages it was trained on, less the steps added (they are added again)
-            stored = [Stage(*stage) for stage in ckpt['schedule']]
-            stored[-1] = stored[-1]._replace(steps=stored[-1].steps - int(ckpt.get('more', 0)))
-            self.plan = stored
-        self.flow.load_state_dict(ckpt['flow'])
-        check_flow(self.flow)
-        self.optimizer.load_state_dict(ckpt['optimizer'])   # refinement's own, past its first step
-        self.step = int(ckpt['step'])
-        self.losses = ckpt['losses'].tolist()
-        self.penalties = ckpt['penalties'].tolist() if 'penalties' in ckpt else []
-        self.scales = dict(ckpt.get('scales', {}))
-        self.elapsed = float(ckpt.get('elapsed', 0.0))
-        self.more = int(ckpt.get('more', 0))
-
-    def plan_stage(self, step):
-        """The stage of the plan in force at a step (0-based; the last one past the end)."""
-        return self.plan[self.stage_index(step)]
-
-    def stage_index(self, step):
-        """Which stage of the plan is in force at a step (the last one past the end)."""
-        done = 0
-        for index, stage in enumerate(self.plan):
-            done += stage.steps
-            if step < done:
-                return index
-        return len(self.plan) - 1
+    def _restore(self, state):
+        restore(self, state)
 
     def stage_data(self, step):
         """What the stage in force at a step trains on (objective.StageData), made when it begins
@@ -362,7 +257,7 @@ class Training:
 
         Refinement's target is the map as it is, with its blur's filter.
         """
-        stage = self.plan_stage(step)
+        stage = self.plan.stage_at(step)
         if self._stage is None or self._stage.stage is not stage:
             dev, pair, s = self.device, self.pair, self.settings
             step_unit = tuple(h * stage.bin for h in pair.grid.unit_step)
@@ -429,9 +324,9 @@ class Training:
                 self._stage = None          # let its tensors go
                 raise OutOfMemory(self.step + 1, self.device, e, self.memory) from e
             raise
-        index = self.stage_index(self.step)
+        index = self.plan.stage_index(self.step)
         self.step += 1
-        self._times.setdefault(index, []).append(time.perf_counter() - began)
+        self.clock.record(index, time.perf_counter() - began)
         self._end_stage_if_plateaued(index)
         self.elapsed = time.perf_counter() - start
         if progress is not None:
@@ -442,23 +337,15 @@ class Training:
         the plan is shortened, so the next step begins the next stage (and checkpoints keep the plan)."""
         if index == len(self.plan) - 1:
             return
-        start = sum(stage.steps for stage in self.plan[:index])
+        start = self.plan.start_of(index)
         done = self.step - start
         if done < self.plan[index].steps and plateaued(self.losses[start:self.step]):
             self.ended_early.append((index, done, self.plan[index].steps))
-            self.plan[index] = self.plan[index]._replace(steps=done)
-
-    def stage_ended_note(self, step):
-        """Words for a stage that ended early at this step (its loss had stopped improving), else ''."""
-        for index, done, planned in self.ended_early:
-            if sum(stage.steps for stage in self.plan[:index + 1]) == step:
-                return (f'{self.plan[index].loss} on {grid_text(self.plan[index])} ended after {done} of its {planned} steps: its loss '
-                        f'had stopped improving')
-        return ''
+            self.plan.end_early(index, done)
 
     def _train_step(self, checked):
         data = self.stage_data(self.step)
-        if self.refinement_starts_after(self.step) or self._regions_split_at(self.step):
+        if self.plan.refinement_starts_after(self.step) or self.plan.regions_split_at(self.step):
             # A loss of another kind and scale, or new fields: Adam's moments so far would mislead.
             self.optimizer = self._new_optimizer()
         self.optimizer.zero_grad()
@@ -516,27 +403,8 @@ class Training:
         self._check_mass(moving, density)
 
     def checkpoint(self):
-        """The run's whole state as plain tensors and numbers (loads with weights_only=True)."""
-        g = self.pair.grid
-        return {
-            'format': CHECKPOINT_FORMAT,
-            'settings': asdict(self.settings),
-            'schedule': [list(p) for p in self.plan],
-            'step': self.step,
-            'more': self.more,
-            'elapsed': self.elapsed,
-            'flow': self.flow.state_dict(),
-            'optimizer': self.optimizer.state_dict(),
-            'losses': torch.tensor(self.losses, dtype=torch.float64),
-            'penalties': torch.tensor(self.penalties, dtype=torch.float64),
-            'scales': dict(self.scales),
-            'fingerprints': self.pair.fingerprints(),
-            'grid': {'shape': list(g.shape), 'voxel_size': list(g.voxel_size), 'origin': list(g.origin)},
-            'level0': self.pair.level0,
-            'level1': self.pair.level1,
-            'peak': self.pair.peak,
-            'regions': None if self.pair.regions is None else torch.from_numpy(self.pair.regions),
-        }
+        """The run's whole state as plain tensors and numbers (checkpoint.py; loads with weights_only=True)."""
+        return state_of(self)
 
     def verdict(self, frames):
         """How the last frame fits the target compared with the first (the initial map unmoved): verdict.py."""
@@ -575,75 +443,3 @@ def particle_paths(flow, initial, grid, device='cpu', regions=None):
     longest = max(grid.extent)
     corner = torch.tensor(grid.corner, dtype=torch.float64)
     return moving, [x.double().cpu() * longest + corner for x in path]
-
-
-def save_checkpoint(path, state):
-    """Write a checkpoint atomically: an interrupted write leaves the old one whole."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix='.pt', dir=folder)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:     # torch says a short write as "unexpected pos N vs M"
-        os.unlink(tmp)
-        kept = 'the checkpoint written before is kept whole' if os.path.exists(path) else 'no checkpoint is kept'
-        raise OutputError(f'writing the checkpoint {path} failed: the file could not be written whole (disk full '
-                       f'or a file-size limit; {getattr(e, "strerror", None) or e}); {kept}: free space or '
-                       f'choose another folder') from e
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def settings_to_resume(checkpoint, **given):
-    """The settings a checkpoint was trained with, those given over them; the device is this
-    machine's own choice (auto), not the one the checkpoint was made on."""
-    return Settings(**{**checkpoint['settings'], 'device': Settings.device, **given})
-
-
-def checkpoint_level(checkpoint, i):
-    """The level map i was trained at, as a LevelSpec (for resuming without typing it)."""
-    return LevelSpec('value', float(checkpoint[f'level{i}']), 'the checkpoint\'s')
-
-
-def load_checkpoint(path):
-    """Read a checkpoint safely (weights_only) and check it is one of ours."""
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except FileNotFoundError as e:
-        raise CheckpointError(f'{path}: no such checkpoint') from e
-    except Exception as e:      # PyTorch's own message would advise unsafe loading: not ours to pass on
-        raise CheckpointError(f'{path}: not a CryoTRANS checkpoint (not a flow.pt that cryotrans wrote, '
-                       f'or a damaged one)') from e
-    if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
-        raise CheckpointError(f'{path}: not a CryoTRANS flow checkpoint (format {CHECKPOINT_FORMAT})')
-    missing = [k for k in ('settings', 'flow', 'step', 'grid', 'level0') if k not in state]
-    if missing or not isinstance(state['settings'], dict):
-        raise CheckpointError(f'{path}: an incomplete CryoTRANS checkpoint (no {", ".join(missing) or "settings"})')
-    known = {f.name for f in fields(Settings)}
-    state['settings'] = {k: v for k, v in state['settings'].items() if k in known}
-    return state
-
-
-def flow_from_checkpoint(state):
-    """The trained flow stored in a checkpoint, ready to make frames."""
-    settings = Settings(**state['settings'])
-    regions = state.get('regions')
-    flow = Flow(settings.depth, settings.width, settings.frames, 1 if regions is None else int(regions.max()))
-    flow.load_state_dict(state['flow'])
-    return check_flow(flow)
-
-
-def all_finite(tensors, *also):
-    """Whether some tensors are all finite numbers and the boolean tensors `also` true (one device sync)."""
-    checks = [torch.isfinite(t).all() for t in tensors] + list(also)
-    return bool(torch.stack(checks).all()) if checks else True
-
-
-def check_flow(flow):
-    """A flow whose weights are all finite numbers, or CheckpointError: a diverged flow moves nothing sensibly."""
-    if not all_finite(flow.parameters()):
-        raise CheckpointError('the checkpoint holds a diverged flow (weights that are not finite numbers); '
-                       'train again with a lower lr')
-    return flow

@@ -1,0 +1,147 @@
+"""Checkpoints: a run's whole state on disk, written atomically, read safely, resumed bit for bit.
+
+A checkpoint (flow.pt) holds the flow's weights, the optimiser, the schedule as run, the
+losses, and what the flow needs to be used again: the grid of the initial map, the levels,
+the regions and the settings (trained.py reads it as a TrainedFlow).
+"""
+
+import os
+import tempfile
+from dataclasses import asdict, fields
+
+import torch
+
+from .errors import CheckpointError, OutputError
+from .flow import Flow
+from .levels import LevelSpec
+from .objective import Stage
+from .schedule import Plan
+
+CHECKPOINT_FORMAT = 1
+
+
+def state_of(training):
+    """The run's whole state as plain tensors and numbers (loads with weights_only=True)."""
+    g = training.pair.grid
+    return {
+        'format': CHECKPOINT_FORMAT,
+        'settings': asdict(training.settings),
+        'schedule': [list(p) for p in training.plan],
+        'step': training.step,
+        'more': training.more,
+        'elapsed': training.elapsed,
+        'flow': training.flow.state_dict(),
+        'optimizer': training.optimizer.state_dict(),
+        'losses': torch.tensor(training.losses, dtype=torch.float64),
+        'penalties': torch.tensor(training.penalties, dtype=torch.float64),
+        'scales': dict(training.scales),
+        'fingerprints': training.pair.fingerprints(),
+        'grid': {'shape': list(g.shape), 'voxel_size': list(g.voxel_size), 'origin': list(g.origin)},
+        'level0': training.pair.level0,
+        'level1': training.pair.level1,
+        'peak': training.pair.peak,
+        'regions': None if training.pair.regions is None else torch.from_numpy(training.pair.regions),
+    }
+
+
+def restore(training, ckpt):
+    """Put a Training where a checkpoint of the same maps and settings left it (CheckpointError if not)."""
+    from .training import Settings     # (until Settings has a module of its own)
+    if ckpt.get('fingerprints') != training.pair.fingerprints():
+        raise CheckpointError('the checkpoint was trained on other maps or levels than these')
+    saved = asdict(Settings(**ckpt['settings']).check(training.pair.region_count))
+    here = asdict(training.settings)
+    differ = [f'{k} {saved[k]} (here {here[k]})' for k in saved if k != 'device' and saved[k] != here[k]]
+    if differ:
+        longer = ('; to train further, add more N (the CLI: --more N)'
+                  if saved['steps'] != here['steps'] or saved['refine'] != here['refine'] else '')
+        raise CheckpointError(f'the checkpoint was trained with other settings: {", ".join(differ)}; '
+                       f'resume with the same ones (left out, the checkpoint\'s are used){longer}')
+    if 'schedule' in ckpt:      # the stages it was trained on, less the steps added (they are added again)
+        stored = Plan(Stage(*stage) for stage in ckpt['schedule'])
+        stored.lengthen_last(-int(ckpt.get('more', 0)))
+        training.plan = stored
+    training.flow.load_state_dict(ckpt['flow'])
+    check_flow(training.flow)
+    training.optimizer.load_state_dict(ckpt['optimizer'])   # refinement's own, past its first step
+    training.step = int(ckpt['step'])
+    training.losses = ckpt['losses'].tolist()
+    training.penalties = ckpt['penalties'].tolist() if 'penalties' in ckpt else []
+    training.scales = dict(ckpt.get('scales', {}))
+    training.elapsed = float(ckpt.get('elapsed', 0.0))
+    training.more = int(ckpt.get('more', 0))
+
+
+def save_checkpoint(path, state):
+    """Write a checkpoint atomically: an interrupted write leaves the old one whole."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix='.pt', dir=folder)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:     # torch says a short write as "unexpected pos N vs M"
+        os.unlink(tmp)
+        kept = 'the checkpoint written before is kept whole' if os.path.exists(path) else 'no checkpoint is kept'
+        raise OutputError(f'writing the checkpoint {path} failed: the file could not be written whole (disk full '
+                       f'or a file-size limit; {getattr(e, "strerror", None) or e}); {kept}: free space or '
+                       f'choose another folder') from e
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def settings_to_resume(checkpoint, **given):
+    """The settings a checkpoint was trained with, those given over them; the device is this
+    machine's own choice (auto), not the one the checkpoint was made on."""
+    from .training import Settings     # (until Settings has a module of its own)
+    return Settings(**{**checkpoint['settings'], 'device': Settings.device, **given})
+
+
+def checkpoint_level(checkpoint, i):
+    """The level map i was trained at, as a LevelSpec (for resuming without typing it)."""
+    return LevelSpec('value', float(checkpoint[f'level{i}']), 'the checkpoint\'s')
+
+
+def load_checkpoint(path):
+    """Read a checkpoint safely (weights_only) and check it is one of ours."""
+    from .training import Settings     # (until Settings has a module of its own)
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except FileNotFoundError as e:
+        raise CheckpointError(f'{path}: no such checkpoint') from e
+    except Exception as e:      # PyTorch's own message would advise unsafe loading: not ours to pass on
+        raise CheckpointError(f'{path}: not a CryoTRANS checkpoint (not a flow.pt that cryotrans wrote, '
+                       f'or a damaged one)') from e
+    if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
+        raise CheckpointError(f'{path}: not a CryoTRANS flow checkpoint (format {CHECKPOINT_FORMAT})')
+    missing = [k for k in ('settings', 'flow', 'step', 'grid', 'level0') if k not in state]
+    if missing or not isinstance(state['settings'], dict):
+        raise CheckpointError(f'{path}: an incomplete CryoTRANS checkpoint (no {", ".join(missing) or "settings"})')
+    known = {f.name for f in fields(Settings)}
+    state['settings'] = {k: v for k, v in state['settings'].items() if k in known}
+    return state
+
+
+def flow_from_checkpoint(state):
+    """The trained flow stored in a checkpoint, ready to make frames."""
+    from .training import Settings     # (until Settings has a module of its own)
+    settings = Settings(**state['settings'])
+    regions = state.get('regions')
+    flow = Flow(settings.depth, settings.width, settings.frames, 1 if regions is None else int(regions.max()))
+    flow.load_state_dict(state['flow'])
+    return check_flow(flow)
+
+
+def check_flow(flow):
+    """A flow whose weights are all finite numbers, or CheckpointError: a diverged flow moves nothing sensibly."""
+    if not all_finite(flow.parameters()):
+        raise CheckpointError('the checkpoint holds a diverged flow (weights that are not finite numbers); '
+                       'train again with a lower lr')
+    return flow
+
+
+def all_finite(tensors, *also):
+    """Whether some tensors are all finite numbers and the boolean tensors `also` true (one device sync)."""
+    checks = [torch.isfinite(t).all() for t in tensors] + list(also)
+    return bool(torch.stack(checks).all()) if checks else True
