@@ -245,3 +245,20 @@ def test_a_flow_saved_before_flows_had_regions_still_loads():
     new = Flow(depth=3, width=6, frames=2)
     new.load_state_dict(state)
     assert all(torch.equal(a, b) for a, b in zip(old.parameters(), new.parameters()))
+
+
+def test_density_that_touches_no_region_takes_the_nearest_region_and_growing_ends():
+    """Real maps have dust above a useful level: pieces of density no region touches (the growth
+    through density alone never reached them and looped for ever)."""
+    occupied = np.zeros((9, 9, 30), bool)
+    occupied[3:6, 3:6, 2:8] = True           # region 1's density
+    occupied[3:6, 3:6, 20:26] = True         # region 2's
+    occupied[4, 4, 11] = True                # dust, nearer region 1
+    occupied[0, 0, 29] = True                # dust in a corner, nearer region 2
+    labels = np.zeros(occupied.shape, np.int32)
+    labels[3:6, 3:6, 2:5] = 1
+    labels[3:6, 3:6, 23:26] = 2
+    grown = grow_labels(labels, occupied, 2)
+    assert grown[4, 4, 11] == 1 and grown[0, 0, 29] == 2
+    assert (grown[3:6, 3:6, 2:8] == 1).all() and (grown[3:6, 3:6, 20:26] == 2).all()
+    assert ((grown > 0) == occupied).all()

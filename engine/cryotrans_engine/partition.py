@@ -46,18 +46,36 @@ def region_labels(labels, occupied):
 
 
 def grow_labels(labels, occupied, count):
-    """Give every occupied voxel without a label the label of the nearest region (see above)."""
+    """Give every occupied voxel without a label the label of the nearest region (see above).
+
+    Labels grow through the density first, so density joined to a region follows it.  A piece
+    of density that touches no region (dust, which real maps have at useful levels) is reached
+    through the empty space between: the region nearest to it takes it.  Every step labels a
+    voxel or carries the regions one voxel further through space, so it ends within the box's size.
+    """
     t = torch.from_numpy(labels).long()
     todo = torch.from_numpy(occupied) & (t == 0)
-    kernel = torch.ones(count, 1, 3, 3, 3)
+    space = t                           # the regions carried through empty space, to reach dust
     while todo.any():
-        onehot = torch.nn.functional.one_hot(t, count + 1)[..., 1:].permute(3, 0, 1, 2).float()
-        near = torch.nn.functional.conv3d(onehot[None], kernel, padding=1, groups=count)[0]
-        best = near.argmax(0) + 1           # argmax takes the first (lower label) of ties
-        reached = todo & (near.amax(0) > 0)
+        best, near = _neighbours(t, count)
+        reached = todo & near
+        if not reached.any():
+            while not (todo & (space > 0)).any():
+                best, near = _neighbours(space, count)
+                space = torch.where((space == 0) & near, best, space)
+            reached = todo & (space > 0)
+            best = space
         t = torch.where(reached, best, t)
         todo &= ~reached
     return torch.where(torch.from_numpy(occupied), t, 0).to(torch.int32).numpy()
+
+
+def _neighbours(t, count):
+    """For each voxel, the region most of its 26 neighbours (and itself) are in, the lower label of
+    a tie; and whether any of them is in a region."""
+    onehot = torch.nn.functional.one_hot(t, count + 1)[..., 1:].permute(3, 0, 1, 2).float()
+    near = torch.nn.functional.conv3d(onehot[None], torch.ones(count, 1, 3, 3, 3), padding=1, groups=count)[0]
+    return near.argmax(0) + 1, near.amax(0) > 0       # argmax takes the first (lower label) of ties
 
 
 def labels_on_grid(labels, grid, onto, transform=None):
