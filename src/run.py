@@ -122,6 +122,7 @@ class MorphRun(Task):
         self.error = None
         self.failure = None       # the message of a failed run
         self.verdict = None       # verdict.Verdict of a run that ended with frames
+        self.flow = None          # the engine's TrainedFlow of a run that ended with frames
         self.waited = False       # a command waits for the end (and reports a failure itself)
         self.worker = None
         self._stop = threading.Event()
@@ -168,7 +169,7 @@ class MorphRun(Task):
             result = self.job.run(self._progress, self._stop.is_set, self.save_dir, self.report_every,
                                   paths=self.color_regions)
             self._post(self._end, result.frames, TaskState.FINISHED if result.finished else STOPPED, result.verdict,
-                       result.motion_lines, self._region_paths(result.paths))
+                       result.motion_lines, self._region_paths(result.paths), result.flow)
         except CryoTransError as e:     # a diverged run: says what to change; the last good checkpoint is kept
             self.error = str(e)
             self._post(self._end, None, FAILED, None, [], None)
@@ -259,7 +260,7 @@ class MorphRun(Task):
         self.shown_step = step
         self._tell(self._event('frames'))
 
-    def _end(self, frames, state, fit, motions, region_paths):
+    def _end(self, frames, state, fit, motions, region_paths, flow=None):
         t = self.training
         self.end_time = datetime.datetime.now()
         if frames is not None:
@@ -277,6 +278,7 @@ class MorphRun(Task):
             done = (f'{t.step} steps' if state == TaskState.FINISHED else
                     f'stopped ({self._stop_reason}) after {t.step} of {t.total_steps} steps')
             self.verdict = fit
+            self.flow = flow
             log.info(f'{self.name}: {done} in {t.elapsed:.1f} s, final loss {_last_loss(t):.5g}{kept}{saved}')
             (log.info if fit.better else log.warning)(f'{self.name}: {fit.summary()}')
             for line in motions:

@@ -154,6 +154,38 @@ def test_a_partitioned_morph_moves_each_region_its_own_way_and_logs_them(session
     assert len(colours) >= 2                                             # each frame coloured by region
 
 
+
+def test_a_model_moved_along_a_partitioned_flow_follows_each_region_with_a_coordset_per_frame(session, scene):
+    run(session, 'cryotrans partition #1 atoms #3:1-3')
+    run(session, 'cryotrans partition #1 atoms #3:4-6')              # #4
+    series, _ = logged(session, 'cryotrans morph #1 to #2 partition #4 steps 150 bin 1 frames 4')
+    before = model(session, 3).atoms.scene_coords.copy()
+    moved, text = logged(session, f'cryotrans move #3 flow #{series.id_string}')
+    assert moved.id_string == '6' and moved.num_coordsets == 5 and moved.active_coordset_id == 5
+    assert f'6 atoms of #3 moved along cryotrans #1 to #2 as #6 (region 1: 3, region 2: 3 atoms)' in text
+    after = moved.atoms.scene_coords
+    assert (after[:3, 0] - before[:3, 0]).mean() < -1.5 and (after[3:, 0] - before[3:, 0]).mean() > 1.5
+    assert np.allclose(after[:, 1:], before[:, 1:], atol=1.0)
+    run(session, 'coordset #6 1')
+    assert np.allclose(moved.atoms.scene_coords, before, atol=1e-4)     # frame 0: where the model was
+    assert np.allclose(model(session, 3).atoms.scene_coords, before)    # the input is not changed
+
+
+def test_moving_a_model_is_refused_while_its_run_trains_or_without_a_run(session, scene):
+    from chimerax.core.errors import UserError
+    with pytest.raises(UserError, match='no cryotrans run in this session'):
+        run(session, 'cryotrans move #3')
+    with pytest.raises(UserError, match='#1 is not a cryotrans series'):
+        run(session, 'cryotrans move #3 flow #1')
+    series, _ = logged(session, 'cryotrans morph #1 to #2 steps 100000 wait false')
+    try:
+        with pytest.raises(UserError, match='still training: wait for it to end, or cryotrans stop'):
+            run(session, f'cryotrans move #3 flow #{series.id_string}')
+    finally:
+        run(session, 'cryotrans stop')
+    moved, _ = logged(session, 'cryotrans move #3')        # the only run: its flow as it was stopped
+    assert moved.num_coordsets == 11
+
 def test_partitioned_morph_input_errors(session, scene):
     from chimerax.core.errors import UserError
     run(session, 'cryotrans partition #1 plane 30,0,50 normal 1,0,0')     # #4

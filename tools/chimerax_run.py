@@ -52,7 +52,7 @@ BUILTINS = [
         ('save command', 'ChimeraX session', dict(compression_okay='false')),
     ], {}),
     ('ChimeraX-StdCommands', '1.12.4', 'chimerax.std_commands', (1, 1), True,
-     ['alias', 'camera', 'cd', 'close', 'color', 'cofr', 'delete', 'exit', 'hide', 'show',
+     ['alias', 'camera', 'cd', 'close', 'color', 'cofr', 'coordset', 'rmsd', 'delete', 'exit', 'hide', 'show',
       'display', 'lighting', 'material', 'measure center', 'measure correlation',
       'measure inertia', 'measure rotation', 'measure symmetry', 'move', 'perframe',
       '~perframe', 'pwd', 'rename', 'runscript', 'select', '~select', 'set', 'stop', 'time',
