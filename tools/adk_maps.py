@@ -225,9 +225,14 @@ def domain_map(xyz, resseq, origin, voxel, size):
     return label[nearest].reshape(size, size, size).astype(np.float32)
 
 
-def write_pdb(path, text):
-    """Keep the open structure's ATOM records beside its map: the model a user would fit."""
+def write_pdb(path, text, xyz=None):
+    """Keep a structure's ATOM records beside its maps (the open one: the model a user would fit); xyz
+    replaces the coordinates (the closed one as superposed, the truth a moved model is scored against)."""
     lines = [line for line in text.splitlines() if line.startswith(("ATOM  ", "HETATM", "TER", "END"))]
+    if xyz is not None:
+        atoms = iter(xyz)
+        lines = [line[:30] + "".join(f"{v:8.3f}" for v in next(atoms)) + line[54:]
+                 if line.startswith(("ATOM  ", "HETATM")) else line for line in lines]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -259,6 +264,8 @@ def write_readme(out, voxel, size, origin):
         "| adk_open_domains.mrc | open | - | region map: each voxel the domain of its nearest atom, "
         "CORE 1, NMP 2 (30-59), LID 3 (122-159) |",
         "| adk_open.pdb | open | - | the open structure's atoms (4AKE as in the sdist), for `cryotrans partition ... atoms` |",
+        "| adk_closed.pdb | closed | - | the closed structure's atoms (1AKE) as superposed: the truth a moved model is "
+        "scored against |",
         "",
     ]
     (out / "README.md").write_text("\n".join(lines))
@@ -284,6 +291,8 @@ def make_maps(sdist, out, voxel, size):
               scale=False)
     with tarfile.open(sdist, "r:gz") as tar:
         write_pdb(out / "adk_open.pdb", io.TextIOWrapper(tar.extractfile(f"{DATA_DIR}/adk_open.pdb")).read())
+        write_pdb(out / "adk_closed.pdb", io.TextIOWrapper(tar.extractfile(f"{DATA_DIR}/adk_closed.pdb")).read(),
+                  structs["closed"]["xyz"])
     write_readme(out, voxel, size, origin)
     for stem in ("adk_closed_7A", "adk_closed_5A", "adk_open_3A"):
         res = _fsc_resolution(grids[stem], grids["adk_closed_3A"], voxel)
