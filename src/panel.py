@@ -360,20 +360,21 @@ class MorphPanel(QWidget):
         """The level cryotrans morph would use for each map, with the volume it encloses."""
         initial, target = self.initial.currentData(), self.target.currentData()
         try:
-            notes = self.services.levels(initial, target, self.typed_levels()) if initial and target else None
+            choices = self.services.levels(initial, target, self.typed_levels()) if initial and target else None
         except Exception as e:          # a map no level can help (constant, inverted): say why
             for note in self.level_note:
                 note.setText(str(e))
             return
-        if notes is None:
+        if choices is None:
             why = 'choose two different maps' if initial and target else 'open two maps'
             for note in self.level_note:
                 note.setText(why)
             return
-        for label, (text, warning) in zip(self.level_note, notes):
-            if warning:
-                text += ('. The shown level is too far off to be the molecule'
-                         if 'too far off' in warning else '. Far from the rule\'s level')
+        for i, (label, warning) in enumerate(zip(self.level_note, choices.warnings)):
+            text = 'level ' + choices.levels.words(i)
+            if warning:         # the rule's level in place of a shown one, or a typed one kept
+                text += ('. The shown level is too far off to be the molecule' if choices.levels[i].kind == 'rule'
+                         else '. Far from the rule\'s level')
             label.setText(text)
             label.setToolTip(warning)
 

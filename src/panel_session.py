@@ -9,8 +9,9 @@ it is logged as if typed.
 
 from chimerax.core.models import MODEL_NAME_CHANGED
 
-from .map_levels import morph_pair, typed_spec
+from .map_levels import level_choices, typed_spec
 from .run import MorphRun, add_run_handler, pump, runs
+from .volumes import scene_pair
 
 
 class SessionServices:
@@ -60,9 +61,8 @@ class SessionServices:
         self._watched_levels = []
 
     def levels(self, initial, target, typed):
-        """Per map, (the log's line for the level cryotrans morph would use: how it was chosen and
-        the volume it encloses; the log's warning about it or ''), made as morph makes them;
-        None without two maps.
+        """The map_levels.LevelChoices cryotrans morph would make (levels, what they enclose, how each
+        was chosen, warnings), or None without two maps.
         typed is ((mode, value) or None) per map, mode 'level', 'auto', 'encloseVolume' or 'sdLevel'."""
         maps = (self.volume(initial), self.volume(target))
         if None in maps or maps[0] is maps[1]:
@@ -73,14 +73,7 @@ class SessionServices:
             if t is not None:
                 kw[t[0] if t[0] != 'auto' else 'level'] = 'auto' if t[0] == 'auto' else t[1]
             specs.append(typed_spec(i, kw['level'], kw['encloseVolume'], kw['sdLevel']))
-        said = _Said()
-        morph_pair(said, maps[0], maps[1], specs)
-        notes = []
-        for i in (0, 1):
-            line = next((t for t in said.info_lines if t.startswith(f'level{i} ')), '')
-            warning = next((t for t in said.warnings if t.startswith(f'#{maps[i].id_string}\'s ')), '')
-            notes.append(('level ' + line[len(f'level{i} '):], warning))
-        return notes
+        return level_choices(maps, scene_pair(*maps), specs)
 
     # regions
     def region_map(self, initial):
@@ -130,19 +123,6 @@ class SessionServices:
             self.session.triggers.remove_handler(h)
         self._handlers = []
         self._unwatch_levels()
-
-
-class _Said:
-    """A logger that keeps what it is told (morph_pair's words for the panel)."""
-
-    def __init__(self):
-        self.info_lines, self.warnings = [], []
-
-    def info(self, text):
-        self.info_lines.append(text)
-
-    def warning(self, text):
-        self.warnings.append(text)
 
 
 def _is_region_map(v):

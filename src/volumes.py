@@ -4,10 +4,12 @@ The engine knows arrays on regular grids in a map's own frame; ChimeraX knows
 Volume models placed in a scene.  This module is the only place that knows both.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from chimerax.core.errors import UserError
 
-from cryotrans_engine import Grid, MapError
+from cryotrans_engine import Grid, MapError, placed_target
 from cryotrans_engine.partition import labels_on_grid
 
 
@@ -44,6 +46,21 @@ def initial_to_target(initial, target):
     """
     t = target.scene_position.inverse() * initial.scene_position
     return None if t.is_identity() else t.matrix
+
+
+class ScenePair(NamedTuple):
+    """Two maps as the engine takes them, read where they sit in the scene."""
+    values: tuple                   # (initial, target) float32 arrays [z, y, x]
+    grids: tuple                    # their Grids, each in its own frame
+    transform: np.ndarray           # 3x4, the initial map's frame to the target's (initial_to_target), or None
+    target_on_initial: np.ndarray   # the target at the initial map's voxels, as it is (placed_target)
+
+
+def scene_pair(initial, target):
+    """The ScenePair of an initial and a target volume."""
+    (values0, grid0), (values1, grid1) = map_values(initial), map_values(target)
+    transform = initial_to_target(initial, target)
+    return ScenePair((values0, values1), (grid0, grid1), transform, placed_target(values1, grid1, grid0, transform))
 
 
 def open_series(session, frames, initial, name, model_id=None):

@@ -33,3 +33,16 @@ def logged(session, command):
     with StringPlainTextLog(session.logger) as log:
         result = run(session, command)
     return result, log.getvalue()
+
+
+class Said:
+    """A logger that keeps what it is told (a ChimeraX logger's info and warning)."""
+
+    def __init__(self):
+        self.lines, self.warnings = [], []
+
+    def info(self, text):
+        self.lines.append(text)
+
+    def warning(self, text):
+        self.warnings.append(text)

@@ -5,9 +5,9 @@ import pytest
 
 from chimerax.core.errors import UserError
 from cryotrans_engine import Grid, write_map
-from cryotrans_engine.levels import auto_levels, enclosed_volume, level_enclosing
-from helpers import logged, run
-from test_levels import ball, blurred
+from cryotrans_engine.levels import choose_levels, enclosed_volume, level_enclosing
+from helpers import Said, logged, run
+from test_levels import ball, blurred, noisy_pair
 
 GRID = Grid((40, 40, 40), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
 QUICK = 'steps 2 frames 2 bin 1 wait true'
@@ -23,7 +23,7 @@ def pair(tmp_path, session):
     run(session, f'open {tmp_path / "target.mrc"}')
     maps = [session.models.list(model_id=(i,))[0] for i in (1, 2)]
     values = [np.array(m.full_matrix(), np.float32) for m in maps]
-    return maps, values, auto_levels(values[0], GRID.voxel_size, values[1], GRID.voxel_size)
+    return maps, values, choose_levels(values[0], GRID.voxel_size, values[1], GRID.voxel_size, values[1])
 
 
 def test_chimerax_s_untouched_level_is_replaced_by_the_rule_and_the_log_says_so(session, pair):
@@ -85,3 +85,49 @@ def test_a_run_from_a_sliver_of_the_molecule_is_called_poor(session, pair):
     high = level_enclosing(values[0], rule.volume0 / 4, GRID.voxel_size)
     _, log = logged(session, f'cryotrans morph #1 to #2 level0 {high:.6g} {QUICK}')
     assert 'POOR RESULT' in log and 'so the particles were not the molecule' in log
+
+
+@pytest.fixture
+def noisy(tmp_path, session):
+    """test_levels' noisy pair, where the noise floor decides the initial map's level, as #1 and #2."""
+    g, initial, target, _ = noisy_pair()
+    for name, values in (('initial', initial), ('target', target)):
+        write_map(tmp_path / f'{name}.mrc', values, g)
+        run(session, f'open {tmp_path / name}.mrc')
+    return [session.models.list(model_id=(i,))[0] for i in (1, 2)], (initial, target)
+
+
+def test_on_a_noisy_map_the_warning_quotes_the_level_training_uses(session, noisy):
+    """The rule's level a warning quotes is the one trained at (a second copy of the rule, without
+    the noise floor, once quoted another), and morph trains at the levels chosen for the warnings."""
+    from chimerax.cryotrans.map_levels import level_choices, morph_pair
+    from chimerax.cryotrans.volumes import scene_pair
+    maps, _ = noisy
+    choices = level_choices(maps, scene_pair(*maps), (None, None))
+    initial = choices.levels.initial
+    assert initial.kind == 'rule' and initial.how.startswith("2 σ above the initial map's solvent noise")
+    assert "#1's shown level" in choices.warnings[0] and 'too far off' in choices.warnings[0]
+    assert f"what the rule's level {initial.level:.4g} encloses ({initial.volume:,.0f} Å³)" in choices.warnings[0]
+    said = Said()
+    assert morph_pair(said, *maps, (None, None)).levels == choices.levels
+    assert said.warnings == [w for w in choices.warnings if w]
+    _, log = logged(session, f'cryotrans morph #1 to #2 {QUICK}')
+    assert choices.warnings[0] in log and f'level0 {choices.levels.words(0)}' in log
+
+
+def test_the_initial_map_s_rule_follows_the_target_level_used(session, pair):
+    """With the target shown at a sensible level other than the rule's, the initial map's rule
+    encloses what that level encloses, and that is the level a warning about #1 quotes."""
+    from chimerax.cryotrans.map_levels import level_choices
+    from chimerax.cryotrans.volumes import scene_pair
+    maps, values, rule = pair
+    run(session, f'volume #2 level {level_enclosing(values[1], 1.6 * rule.volume1, GRID.voxel_size):.6g}')
+    choices = level_choices(maps, scene_pair(*maps), (None, None))       # #1 at ChimeraX's 1 %: off
+    assert choices.levels.target.kind == 'shown' and not choices.warnings[1]
+    assert choices.levels == choose_levels(values[0], GRID.voxel_size, values[1], GRID.voxel_size, values[1],
+                                           None, choices.levels.target)
+    assert choices.levels.volume0 == pytest.approx(1.6 * rule.volume0, rel=0.05)
+    assert f"the rule's level {choices.levels.level0:.4g} encloses" in choices.warnings[0]
+    _, log = logged(session, f'cryotrans morph #1 to #2 {QUICK}')
+    assert choices.warnings[0] in log and f'level0 {choices.levels.words(0)}' in log
+

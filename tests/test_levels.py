@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from cryotrans_engine import Grid, MapError, prepare_pair
-from cryotrans_engine.levels import (LevelSpec, auto_levels, components, enclosed_volume,
-                                              half_height_level, level_enclosing, level_from, sd_level,
-                                              without_dust)
+from cryotrans_engine import Grid, MapError, placed_target, prepare_pair
+from cryotrans_engine.levels import (LevelSpec, choose_levels, components, enclosed_volume, half_height_level,
+                                     level_enclosing, level_from, noise_floor, sd_level, without_dust)
 
 VOXEL = (1.0, 1.0, 1.0)
 
@@ -107,7 +106,8 @@ def test_initial_level_encloses_what_the_target_encloses_on_another_grid():
     rough = ball((64, 64, 64), (30, 32, 32), 12) * (1 + 0.5 * np.random.default_rng(1).random((64, 64, 64)))
     sharp = blurred(rough, 0.7)                                           # a 2 Å map of it
     target = blurred(ball((32, 32, 32), (16, 16, 16), 6), 1.2)           # same ball, 2 Å voxels
-    a = auto_levels(sharp, VOXEL, target, (2.0, 2.0, 2.0))
+    g0, g1 = Grid(sharp.shape, VOXEL, (0, 0, 0)), Grid(target.shape, (2.0, 2.0, 2.0), (0, 0, 0))
+    a = choose_levels(sharp, VOXEL, target, g1.voxel_size, placed_target(target, g1, g0))
     assert a.volume0 == pytest.approx(a.volume1, rel=0.02)
     assert a.volume1 == pytest.approx(4 / 3 * np.pi * 12 ** 3, rel=0.1)
 
@@ -159,19 +159,56 @@ def test_a_level_above_the_maximum_names_the_maximum():
         prepare_pair(good, g, good, g, 5.0, None, log=lambda m: None)
 
 
-def test_on_a_noisy_initial_map_the_level_keeps_out_of_the_noise():
+def noisy_pair():
+    """(grid, a sharp map of a ball with noise σ 0.15, the target: the ball moved 1 Å and blurred, the
+    sharp map without noise): a pair where the noise floor decides the initial map's level."""
     g = Grid((48, 48, 48), VOXEL, (0, 0, 0))
     rng = np.random.default_rng(4)
     molecule_map = blurred(ball(g.shape, (24, 24, 24), 9), 0.8)
     noise = blurred(rng.standard_normal(g.shape).astype(np.float32), 0.8)
     noisy = molecule_map + 0.15 * noise / noise.std()
-    target = blurred(ball(g.shape, (25, 24, 24), 9), 2.5)
+    return g, noisy, blurred(ball(g.shape, (25, 24, 24), 9), 2.5), molecule_map
+
+
+def test_on_a_noisy_initial_map_the_level_keeps_out_of_the_noise():
+    g, noisy, target, molecule_map = noisy_pair()
     lines = []
     pair = prepare_pair(noisy, g, target, g, log=lines.append)
     assert pair.level0 == pytest.approx(2 * 0.15, rel=0.15)          # 2 σ of the noise above its median
     assert any("σ above the initial map's solvent noise" in l for l in lines)
     quiet = prepare_pair(molecule_map, g, target, g, log=lambda m: None)   # no noise: the volume rule as it was
     assert quiet.level0 < pair.level0
+
+
+def test_the_rule_is_chosen_once_and_its_record_is_what_the_pair_trains_at(monkeypatch):
+    """choose_levels is the rule (noise floor and all) and says how each level was chosen; given the
+    levels it chose, prepare_pair chooses nothing again and trains and logs at them."""
+    from cryotrans_engine import levels
+    g, noisy, target, _ = noisy_pair()
+    chosen = choose_levels(noisy, VOXEL, target, VOXEL, target)
+    assert [m.kind for m in chosen] == ['rule', 'rule']
+    assert chosen.initial.how.startswith("2 σ above the initial map's solvent noise; the target's volume (")
+    assert chosen.level0 > level_enclosing(noisy, chosen.volume1, VOXEL)     # the floor decided, not the volume
+    assert chosen.volume0 == enclosed_volume(noisy, chosen.level0, VOXEL)
+    assert chosen.coverage == chosen.volume0 / chosen.volume1
+    assert prepare_pair(noisy, g, target, g, log=lambda m: None).levels == chosen
+    for rule in ('target_rule', 'initial_rule', 'given_level'):
+        monkeypatch.setattr(levels, rule, lambda *a, **k: pytest.fail('a level chosen twice'))
+    lines = []
+    pair = prepare_pair(noisy, g, target, g, *chosen, log=lines.append)
+    assert pair.levels == chosen and (pair.level0, pair.level1) == (chosen.level0, chosen.level1)
+    assert lines == [f'level0 {chosen.words(0)}', f'level1 {chosen.words(1)}']
+    assert lines[0].startswith(f"level0 {chosen.level0:.4g} (2 σ above the initial map's solvent noise")
+
+
+def test_a_level_asked_for_says_so_and_the_initial_rule_follows_it():
+    g, noisy, target, _ = noisy_pair()
+    chosen = choose_levels(noisy, VOXEL, target, VOXEL, target, None, LevelSpec('volume', 2000.0))
+    assert chosen.target.kind == 'given' and chosen.target.how == 'encloseVolume 2000'
+    assert chosen.volume1 == pytest.approx(2000, rel=0.02)
+    assert chosen.initial.kind == 'rule'
+    assert chosen.level0 == max(level_enclosing(noisy, chosen.volume1, VOXEL),
+                                noise_floor(noisy, VOXEL, target, chosen.level1))
 
 
 def test_molecule_masks_are_found_once_while_kept_and_maps_are_told_apart_by_identity(monkeypatch):

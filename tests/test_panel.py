@@ -12,6 +12,7 @@ import pytest
 
 from cryotrans_engine import Grid, write_map
 from helpers import blob, logged, run
+from test_levels import noisy_pair
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
 CENTRE = (30.0, 0.0, 50.0)
@@ -158,6 +159,25 @@ def test_the_levels_shown_are_the_ones_morph_would_use_and_follow_the_dragged_le
     panel.level_value[1].setValue(0.3)
     settle(qt_app)
     assert panel.level_note[1].text().startswith('level 0.3 (given): encloses')
+
+
+def test_on_a_noisy_map_the_panel_quotes_the_level_morph_trains_at(panel, session, qt_app, tmp_path):
+    """Where the noise floor decides the initial map's level, the panel's note and its warning give
+    the level morph trains at (the panel once read them back from the log's words)."""
+    g, initial, target, _ = noisy_pair()
+    for name, values in (('noisy', initial), ('blurred', target)):
+        write_map(tmp_path / f'{name}.mrc', values, g)
+        run(session, f'open {tmp_path / name}.mrc')               # #3 and #4, at ChimeraX's 1 %
+    panel.initial.setCurrentIndex(panel.initial.findData('#3'))
+    panel.target.setCurrentIndex(panel.target.findData('#4'))
+    settle(qt_app)
+    _, log = logged(session, 'cryotrans morph #3 to #4 steps 1 frames 2')
+    line = next(t for t in log.splitlines() if t.startswith('level0 '))
+    assert "(2 σ above the initial map's solvent noise" in line
+    assert panel.level_note[0].text() == ('level ' + line[len('level0 '):]
+                                          + '. The shown level is too far off to be the molecule')
+    assert f"the rule's level {line.split()[1]} encloses" in panel.level_note[0].toolTip()
+    assert panel.level_note[0].toolTip() in log
 
 
 def test_a_run_from_the_panel_shows_progress_the_loss_and_the_verdict(panel, qt_app, session):

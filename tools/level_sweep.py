@@ -20,8 +20,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 
-from cryotrans_engine import auto_levels, read_map
+from cryotrans_engine import read_map
 from cryotrans_engine.fsc import correlation, fsc_resolution
+from cryotrans_engine.levels import target_rule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADK = os.path.join(ROOT, 'data', 'adk')
@@ -105,15 +106,14 @@ def main():
             i = noisy(i, NOISE[pair][0], 3.0, a.out, 1)
             t = noisy(t, NOISE[pair][1], res, a.out, 2)
         res = None if a.no_resolution else res
-        v0, g0 = read_map(i)
         v1, g1 = read_map(t)
-        rule = auto_levels(v0, g0.voxel_size, v1, g1.voxel_size)
+        rule = target_rule(v1, g1.voxel_size)
         jobs.append((pair, 'ChimeraX default (1 % of box)', i, t, truth, res,
                      ['--level0', f'{chimerax_level(i):.6g}', '--level1', f'{chimerax_level(t):.6g}']))
         jobs.append((pair, 'auto (new default)', i, t, truth, res, []))
         for f in (float(x) for x in a.factors.split(',')):
             jobs.append((pair, f'level0 at {f:g} × the rule\'s volume', i, t, truth, res,
-                         ['--enclose-volume0', f'{f * rule.volume1:.0f}', '--level1', f'{rule.level1:.6g}']))
+                         ['--enclose-volume0', f'{f * rule.volume:.0f}', '--level1', f'{rule.level:.6g}']))
     with ThreadPoolExecutor(a.jobs) as pool:
         results = list(pool.map(lambda j: run(f'{j[0]}_{jobs.index(j)}', *j[2:6], a.out, j[6]), jobs))
     print('| pair | level0 | particles | level0 encloses (Å³) | FSC(0.5) vs truth (Å) | correlation vs truth |')

@@ -10,12 +10,13 @@ along the flow; errors name what went wrong (errors.py).
 """
 
 from .errors import CheckpointError, CryoTransError, DeviceError, MapError, OutputError, SettingsError
-from .levels import LevelSpec, auto_levels, enclosed_volume, half_height_level, level_enclosing
+from .levels import (LevelSpec, Levels, MapLevel, choose_levels, enclosed_volume, half_height_level,
+                     level_enclosing)
 from .maps import Grid, read_map, write_map, resample
-from .pair import MapPair, prepare_pair
+from .pair import MapPair, placed_target, prepare_pair
 from .schedule import schedule
 from .training import Settings, Training, RunFailed, choose_device, trajectory_frames
 from .checkpoint import save_checkpoint, load_checkpoint, flow_from_checkpoint
 from .trained import TrainedFlow
-from .job import Levels, MorphJob, Progress, Result, morph, morph_files
+from .job import MorphJob, Progress, Result, morph, morph_files
 from .fsc import fsc_curve, fsc_resolution, resolution, correlation

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .errors import CryoTransError, OutputError
 from .files import CHECKPOINT, LOSS_LOG, write_frames, write_loss_log
+from .levels import Levels
 from .maps import read_map
 from .motion import motion_lines, region_motions
 from .pair import prepare_pair
@@ -17,16 +18,6 @@ from .stage_notes import beginning_note, stage_ended_note
 from .trained import TrainedFlow
 from .checkpoint import load_checkpoint, settings_to_resume
 from .training import RunFailed, Settings, Training, out_of_memory
-
-
-@dataclass(frozen=True)
-class Levels:
-    """The levels a run trained at and what they enclose (dust left out)."""
-    level0: float
-    level1: float
-    volume0: float        # Å³ above level0 in the initial map
-    volume1: float        # Å³ above level1 in the target map
-    coverage: float       # volume0 / volume1
 
 
 @dataclass(frozen=True)
@@ -54,7 +45,7 @@ class Result:
     elapsed: float            # seconds of training
     step_seconds: dict        # {stage index: median seconds a step} as measured in this run
     verdict: object           # verdict.Verdict: the prediction against the initial map unmoved
-    levels: Levels
+    levels: Levels            # each map's level, what it encloses and how it was chosen
     motions: list = field(default_factory=list)   # motion.RigidMotion per region (partitioned runs)
     motion_lines: list = field(default_factory=list)   # the same in words, one line per region
     paths: tuple = None       # (particles, positions in Å at each frame) when asked for
@@ -71,8 +62,7 @@ class MorphJob:
 
     @property
     def levels(self):
-        p = self.pair
-        return Levels(p.level0, p.level1, p.volume0, p.volume1, p.coverage)
+        return self.pair.levels
 
     def frames(self):
         """The frames of the flow as it stands (for a view refreshed while training)."""

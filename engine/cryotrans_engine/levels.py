@@ -3,7 +3,8 @@
 The level decides which voxels become particles, and it decides the result more
 than any training setting (a real 3 Å map at ChimeraX's untouched 1 % level gave
 a prediction worse than the blurry target; at a level enclosing the molecule,
-FSC 3.8 Å).  The automatic rule, `auto_levels`, holds on real and simulated maps:
+FSC 3.8 Å).  The automatic rule (`target_rule`, `initial_rule`; `choose_levels` chooses
+both maps' levels by it) holds on real and simulated maps:
 
 - **Target (low resolution): half height.**  A blurred molecule's true boundary
   lies where the density falls to half its inside value, so the target's level
@@ -26,7 +27,7 @@ FSC 3.8 Å).  The automatic rule, `auto_levels`, holds on real and simulated map
 
 Levels given by the user, by enclosed volume or by σ (ChimeraX's `volume`
 options encloseVolume and sdLevel, with its meaning: sdLevel n is n standard
-deviations from zero), go through `level_from` and are never overridden.
+deviations from zero), go through `given_level` and are never overridden.
 """
 
 import contextlib
@@ -269,23 +270,7 @@ def level_from(spec, values, voxel_size):
         return level_enclosing(values, spec.amount, voxel_size)
     if spec.kind == 'sd':
         return sd_level(values, spec.amount)
-    raise ValueError(f'level {spec} needs both maps: use auto_levels')
-
-
-class AutoLevels(NamedTuple):
-    """The rule's levels and what they enclose (Å³)."""
-    level0: float
-    level1: float
-    volume0: float
-    volume1: float
-
-
-def auto_levels(initial, voxel0, target, voxel1):
-    """The rule: the target at half height, the initial map at the volume the target encloses."""
-    level1 = half_height_level(target, voxel1)
-    volume1 = enclosed_volume(target, level1, voxel1)
-    level0 = level_enclosing(initial, volume1, voxel0)
-    return AutoLevels(level0, level1, enclosed_volume(initial, level0, voxel0), volume1)
+    raise ValueError(f'level {spec} needs both maps: use choose_levels')
 
 
 def grown(mask, voxel_size, margin):
@@ -311,47 +296,86 @@ def noise_floor(initial, voxel0, target_on_initial, level1):
     return median + NOISE_FLOOR * noise
 
 
-def choose_levels(initial, voxel0, target, voxel1, level0=None, level1=None, log=print, target_on_initial=None):
-    """Both maps' density levels from what was asked (a number, a LevelSpec, or None: auto).
+class MapLevel(NamedTuple):
+    """One map's level, the Å³ it encloses (dust left out), and how it was chosen.
 
-    An 'auto' initial level encloses what the target encloses at its level, whichever
-    way that was chosen; an 'auto' target level is the half-height rule.  Each choice
-    is logged with the volume it encloses.  Returns both levels and the ratio of
-    the volumes they enclose (initial / target): the verdict's coverage.
-    target_on_initial (the target on the initial map's grid) lets an 'auto' initial
-    level keep to the noise floor.
+    kind: 'rule', 'given' (asked for by a LevelSpec: typed, or a checkpoint's) or the caller's own
+    word for a given level (ChimeraX: 'typed' or 'shown'); how: the words the log gives in parentheses (the
+    rule's reason, e.g. the noise floor's note, or what was asked for).
     """
-    spec0, spec1 = (_spec(level) for level in (level0, level1))
-    if spec1.kind == 'auto':
-        value1, how1 = half_height(target, voxel1)
-    else:
-        value1, how1 = level_from(spec1, target, voxel1), _given(spec1)
-    volume1 = enclosed_volume(target, value1, voxel1)
-    if spec0.kind == 'auto':
-        value0 = level_enclosing(initial, volume1, voxel0)
-        how0 = "enclosing the target's volume"
-        if target_on_initial is not None:
-            floor = noise_floor(initial, voxel0, target_on_initial, value1)
-            if floor > value0:
-                how0 = (f"{NOISE_FLOOR:g} σ above the initial map's solvent noise; the target's volume "
-                        f"({value0:.4g}) would take in noise")
-                value0 = floor
-    else:
-        value0, how0 = level_from(spec0, initial, voxel0), _given(spec0)
-    volume0 = enclosed_volume(initial, value0, voxel0)
-    for name, value, how, volume, other, whose in (('level0', value0, how0, volume0, volume1, "the target's"),
-                                                   ('level1', value1, how1, volume1, volume0, "the initial map's")):
-        log(f'{name} {value:.4g} ({how}): encloses {volume:,.0f} Å³, {volume / max(other, 1e-30):.2f} × {whose}')
-    return value0, value1, volume0 / max(volume1, 1e-30)
+    level: float
+    volume: float
+    kind: str
+    how: str
 
 
-def _given(spec):
-    return spec.note if spec.kind == 'value' else str(spec)
+class Levels(NamedTuple):
+    """Both maps' levels as chosen: what a pair is thresholded at, logged and reported."""
+    initial: MapLevel
+    target: MapLevel
+
+    level0 = property(lambda self: self.initial.level)
+    level1 = property(lambda self: self.target.level)
+    volume0 = property(lambda self: self.initial.volume)
+    volume1 = property(lambda self: self.target.volume)
+
+    @property
+    def coverage(self):
+        """What level0 encloses / what level1 encloses (Å³ / Å³): the verdict's coverage."""
+        return self.volume0 / max(self.volume1, 1e-30)
+
+    def words(self, i):
+        """Map i's level, how it was chosen and what it encloses beside the other map: the log's
+        line after 'level0 ' or 'level1 ' (the panel shows the same words)."""
+        this, other = self[i], self[1 - i]
+        whose = "the target's" if i == 0 else "the initial map's"
+        return (f'{this.level:.4g} ({this.how}): encloses {this.volume:,.0f} Å³, '
+                f'{this.volume / max(other.volume, 1e-30):.2f} × {whose}')
 
 
-def _spec(level):
-    if level is None:
-        return LevelSpec('auto')
-    if isinstance(level, LevelSpec):
+def target_rule(target, voxel1):
+    """The rule's level for the target: half height (half_height says which way it was found)."""
+    level, how = half_height(target, voxel1)
+    return MapLevel(level, enclosed_volume(target, level, voxel1), 'rule', how)
+
+
+def initial_rule(initial, voxel0, target_on_initial, target_level):
+    """The rule's level for the initial map: enclosing what the target encloses at target_level (a
+    MapLevel, however it was chosen), kept to the noise floor (target_on_initial: the target on the
+    initial map's grid, as it is)."""
+    level = level_enclosing(initial, target_level.volume, voxel0)
+    how = "enclosing the target's volume"
+    floor = noise_floor(initial, voxel0, target_on_initial, target_level.level)
+    if floor > level:
+        how = (f"{NOISE_FLOOR:g} σ above the initial map's solvent noise; the target's volume "
+               f"({level:.4g}) would take in noise")
+        level = floor
+    return MapLevel(level, enclosed_volume(initial, level, voxel0), 'rule', how)
+
+
+def given_level(spec, values, voxel_size, kind='given'):
+    """The MapLevel a LevelSpec (not 'auto') asks for on this map; kind: how the caller came by it."""
+    level = level_from(spec, values, voxel_size)
+    return MapLevel(level, enclosed_volume(values, level, voxel_size), kind,
+                    spec.note if spec.kind == 'value' else str(spec))
+
+
+def choose_levels(initial, voxel0, target, voxel1, target_on_initial, level0=None, level1=None):
+    """Both maps' Levels from what was asked: a number, a LevelSpec, None (the rule) or a MapLevel
+    chosen already (kept as it is).
+
+    The target first: the initial map's rule encloses what the target encloses at its level,
+    whichever way that was chosen.  target_on_initial: the target on the initial map's grid
+    (pair.placed_target), where the noise floor reads the initial map's solvent.
+    """
+    chosen1 = _given(level1, target, voxel1) or target_rule(target, voxel1)
+    chosen0 = _given(level0, initial, voxel0) or initial_rule(initial, voxel0, target_on_initial, chosen1)
+    return Levels(chosen0, chosen1)
+
+
+def _given(level, values, voxel_size):
+    """The MapLevel a level asked for comes to (a MapLevel as it is); None for the rule."""
+    if level is None or isinstance(level, MapLevel):
         return level
-    return LevelSpec('value', float(level))
+    spec = level if isinstance(level, LevelSpec) else LevelSpec('value', float(level))
+    return None if spec.kind == 'auto' else given_level(spec, values, voxel_size)

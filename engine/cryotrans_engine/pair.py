@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .levels import above_level, choose_levels, masks_kept
+from .levels import Levels, above_level, choose_levels, masks_kept
 from .maps import Grid, MapError, normalise_pair, resample, same_grid
 from .partition import labels_on_grid, region_labels
 
@@ -17,13 +17,13 @@ class MapPair:
     target: np.ndarray    # f1 on f0's grid, scaled to f0's mass
     grid: Grid
     peak: float           # the initial map's maximum above level: frames × peak are in its units
-    level0: float
-    level1: float
-    coverage: float       # what level0 encloses / what level1 encloses (Å³ / Å³)
+    levels: Levels        # each map's level, what it encloses (Å³, dust left out), how it was chosen
     target_map: np.ndarray = None   # the target on f0's grid as it is (no level): what refinement fits
     regions: np.ndarray = None      # int32 region labels 1…N of f0's voxels above level (0 elsewhere)
-    volume0: float = 0.0            # Å³ the initial map encloses above level0 (dust left out)
-    volume1: float = 0.0            # Å³ the target map encloses above level1 (dust left out)
+
+    level0 = property(lambda self: self.levels.level0)
+    level1 = property(lambda self: self.levels.level1)
+    coverage = property(lambda self: self.levels.coverage)   # what level0 encloses / what level1 encloses
 
     @property
     def region_count(self):
@@ -38,16 +38,8 @@ class MapPair:
         return {name: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16] for name, a in maps}
 
 
-def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transform=None, log=print,
-                 regions=None, regions_grid=None):
-    """Threshold both maps at their levels, bring the target onto the initial grid, normalise.
-
-    Levels: numbers, levels.LevelSpec, or None for the automatic rule (levels.py);
-    each map's dust (small blobs off the molecule) is left out.  transform
-    (3x4) takes the initial map's frame to the target's when they were placed apart.
-    regions: a label map (partition.py) on the initial map's grid, or on regions_grid
-    (placed in the initial map's frame), read there by nearest neighbour.
-    """
+def check_maps(initial, target):
+    """Refuse maps that no level can help (not 3D, NaN, constant, no positive density), saying why."""
     for name, values in (('initial', initial), ('target', target)):
         if values.ndim != 3 or min(values.shape) < 2:
             raise MapError(f'the {name} map must be a 3D grid at least 2 voxels on each side, got {values.shape}')
@@ -61,12 +53,37 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
             raise MapError(f'the {name} map has no positive density (its values run from {bottom:.4g} to {top:.4g}): '
                            f'no level can help; if its contrast is inverted, scale it by -1 first '
                            f'(in ChimeraX: volume scale #N factor -1)')
-    moved = transform is not None or not same_grid(grid0, grid1)
-    as_is = (resample(target, grid1, grid0, transform) if moved else np.asarray(target)).astype(np.float32)
+
+
+def placed_target(target, grid1, grid0, transform=None):
+    """The target as it is (no level) at the initial map's voxels, float32: where the noise floor
+    reads the initial map's solvent, and what refinement fits.  The target array itself when it
+    lies there already, so the masks found on it (levels.masks_kept) serve both."""
+    if transform is None and same_grid(grid0, grid1):
+        return np.asarray(target, np.float32)
+    return np.asarray(resample(target, grid1, grid0, transform), np.float32)
+
+
+def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transform=None, log=print,
+                 regions=None, regions_grid=None, target_on_initial=None):
+    """Threshold both maps at their levels, bring the target onto the initial grid, normalise.
+
+    Levels: numbers, levels.LevelSpec, None for the automatic rule (levels.py), or levels.MapLevel
+    chosen already (choose_levels); each is logged with what it encloses, and each map's dust
+    (small blobs off the molecule) is left out.  transform (3x4) takes the initial map's frame to
+    the target's when they were placed apart; target_on_initial: placed_target's result, if the
+    caller has it.  regions: a label map (partition.py) on the initial map's grid, or on
+    regions_grid (placed in the initial map's frame), read there by nearest neighbour.
+    """
+    check_maps(initial, target)
+    if target_on_initial is None:
+        target_on_initial = placed_target(target, grid1, grid0, transform)
     with masks_kept():          # the level rule and the thresholding ask for the same molecule masks
-        same = not moved and np.asarray(target).dtype == as_is.dtype      # then its masks are the target's own
-        level0, level1, coverage = choose_levels(initial, grid0.voxel_size, target, grid1.voxel_size, level0,
-                                                 level1, log, target_on_initial=target if same else as_is)
+        levels = choose_levels(initial, grid0.voxel_size, target, grid1.voxel_size, target_on_initial,
+                               level0, level1)
+        for i in (0, 1):
+            log(f'level{i} {levels.words(i)}')
+        level0, level1 = levels.level0, levels.level1
         f0 = above_level(initial, level0, grid0.voxel_size)
         f1 = above_level(target, level1, grid1.voxel_size)
     for name, values, level, value, full in (('initial', f0, 'level0', level0, initial),
@@ -74,9 +91,7 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
         if values.max() <= 0:
             raise MapError(f'the {name} map has no density above {level} {value:.4g} (its maximum is '
                            f'{float(full.max()):.4g}); lower {level}, or use {level} auto')
-    volume0 = np.count_nonzero(f0) * float(np.prod(grid0.voxel_size))
-    volume1 = np.count_nonzero(f1) * float(np.prod(grid1.voxel_size))
-    if moved:
+    if transform is not None or not same_grid(grid0, grid1):
         f1 = np.maximum(resample(f1, grid1, grid0, transform), 0)
         if f1.max() <= 0:
             raise MapError(_no_overlap(grid0, grid1, transform))
@@ -86,7 +101,7 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
             regions = labels_on_grid(regions, regions_grid, grid0)
         labels = region_labels(regions, f0 > 0)
     f0, f1, peak = normalise_pair(f0, f1)
-    return MapPair(f0, f1, grid0, peak, float(level0), float(level1), coverage, as_is, labels, volume0, volume1)
+    return MapPair(f0, f1, grid0, peak, levels, np.array(target_on_initial), labels)
 
 
 def _no_overlap(grid0, grid1, transform):
