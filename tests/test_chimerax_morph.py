@@ -45,8 +45,8 @@ def test_the_installed_bundle_brings_its_command_and_help_page(session):
     assert os.path.dirname(cryotrans.__file__) == os.path.join(
         sysconfig.get_paths()['purelib'], 'chimerax', 'cryotrans')
     bi = session.toolshed.find_bundle('ChimeraX-CryoTRANS', session.logger)
-    assert [c.name for c in bi.commands] == ['cryotrans morph', 'cryotrans partition', 'cryotrans stop',
-                                            'cryotrans list']
+    assert [c.name for c in bi.commands] == ['cryotrans morph', 'cryotrans partition', 'cryotrans move',
+                                            'cryotrans stop', 'cryotrans list']
     assert bi.get_path('docs') in get_help_directories()
     assert os.path.isfile(os.path.join(bi.get_path('docs'), 'user', 'commands', 'cryotrans.html'))
     wheel, = glob.glob(os.path.join(ROOT, 'dist', 'chimerax_cryotrans-*.whl'))
