@@ -13,8 +13,9 @@ from .files import CHECKPOINT, LOSS_LOG, write_frames, write_loss_log
 from .maps import read_map
 from .motion import motion_lines, region_motions
 from .pair import prepare_pair
+from .settings import Settings
 from .trained import TrainedFlow
-from .training import RunFailed, Settings, Training, load_checkpoint, out_of_memory
+from .training import RunFailed, Training, load_checkpoint, out_of_memory
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def particle_bin(filled, factor, most):
 
 def plan(initial, voxel_size, settings, regions=1):
     """The run's stages (objective.Stage), from the initial map as prepared (pair.initial) and
-    settings already checked: the loss's stages, refinement on the resolution grid, each
+    settings resolved (Settings.resolved): the loss's stages, refinement on the resolution grid, each
     stage's particles within settings.particles, the first stage shared with a partition."""
     refine = settings.refine
     finest = resolution_bin(initial.shape, voxel_size, settings.resolution) if refine else 1
