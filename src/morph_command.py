@@ -1,8 +1,9 @@
 """`cryotrans morph #1 to #2`: train a flow from one map onto another and open its frames.
 
-Thin: turns typed keywords into engine Settings, reads the maps where they sit in the
-scene, opens the trajectory as a volume series beside the inputs and hands the training
-to a background run (run.py) that refreshes it.
+Thin: turns typed keywords into engine Settings (the training options' keywords are made from
+the engine's declaration, settings.py), reads the maps where they sit in the scene, opens the
+trajectory as a volume series beside the inputs and hands the training to a background run
+(run.py) that refreshes it.
 """
 
 import os
@@ -17,10 +18,9 @@ from cryotrans_engine import CryoTransError, MorphJob, OutputError, Settings, Se
 from cryotrans_engine.budget import gb
 from cryotrans_engine.maps import claim_folder, output_folder
 from cryotrans_engine.partition import region_summary
-from cryotrans_engine.rigidity import FORMS
 from cryotrans_engine.checkpoint import checkpoint_level, settings_to_resume
+from cryotrans_engine.settings import OPTIONS
 from cryotrans_engine.stage_notes import refinement_note
-from cryotrans_engine.training import DEVICES, LOSSES
 from .map_levels import morph_pair, typed_spec
 from .pytorch_install import cpu_build_note, no_cuda_message
 from .run import MorphRun
@@ -145,6 +145,17 @@ def _refinement(training, target):
     return f', then {note} against #{target.id_string}' if note else ''
 
 
+def option_arg(option):
+    """The ChimeraX argument type for a training option as settings.py declares it: ChimeraX parses its
+    kind and sign, Settings.resolved checks the rest (a larger least value, finite numbers)."""
+    if option.choices:
+        return EnumOf(option.choices)
+    if option.kind is int:
+        return PositiveIntArg if option.least >= 1 else NonNegativeIntArg
+    number = PositiveFloatArg if option.above == 0 else NonNegativeFloatArg
+    return ListOf(number) if option.kind is tuple else number
+
+
 LEVEL_ARG = Or(EnumOf(['auto']), FloatArg)
 
 morph_desc = CmdDesc(
@@ -153,14 +164,8 @@ morph_desc = CmdDesc(
              ('level0', LEVEL_ARG), ('level1', LEVEL_ARG),
              ('enclose_volume0', PositiveFloatArg), ('enclose_volume1', PositiveFloatArg),
              ('sd_level0', FloatArg), ('sd_level1', FloatArg),
-             ('steps', PositiveIntArg), ('frames', PositiveIntArg),
-             ('resolution', PositiveFloatArg), ('refine', NonNegativeIntArg),
-             ('loss', EnumOf(LOSSES)), ('lr', PositiveFloatArg),
-             ('width', PositiveIntArg), ('depth', PositiveIntArg),
-             ('epsilon', PositiveFloatArg), ('sinkhorn_iterations', PositiveIntArg),
-             ('bin', NonNegativeIntArg), ('particles', NonNegativeIntArg),
-             ('device', EnumOf(DEVICES)), ('seed', NonNegativeIntArg),
-             ('partition', MapArg), ('rigidity', ListOf(NonNegativeFloatArg)), ('rigidity_form', EnumOf(FORMS)),
+             *[(option.name, option_arg(option)) for option in OPTIONS if option.chimerax],
+             ('partition', MapArg),
              ('color_regions', BoolArg),
              ('report_every', PositiveIntArg), ('model_id', ModelIdArg),
              ('save_dir', SaveFolderNameArg), ('wait', BoolArg),

@@ -14,15 +14,29 @@ from Qt.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFo
                           QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
 from Qt.QtGui import QColor
 
+from cryotrans_engine.settings import OPTIONS, REFINE_STEPS, RIGIDITY
 from .loss_plot import LossPlot
 
-# Settings' defaults, repeated here so that the panel imports no torch (engine.training's
-# Settings; tests/test_panel.py holds the two the same)
-DEFAULTS = dict(steps=1250, frames=10, lr=1e-3, loss='w2', width=100, depth=3, epsilon=1e-4,
-                sinkhornIterations=5, bin=0, seed=0, device='auto', rigidityForm='deformation', particles=32768)
+OPTION = {o.keyword: o for o in OPTIONS if o.chimerax}    # the training options, by morph keyword
+MOST = 2 ** 31 - 1      # the top of every spin box: the engine has none
 LEVEL_MODES = [('shown', 'shown in ChimeraX'), ('auto', "the rule's (auto)"), ('level', 'level'),
                ('encloseVolume', 'enclosing Å³'), ('sdLevel', 'SD from zero')]
 STAGE_LABELS = {'refine': 'refinement', 'w2': 'regions apart', 'l2': 'regions apart'}
+
+
+def _option(keyword, special=None):
+    """The control of a training option, from its declaration: a spin box from its least value,
+    a choice of its values, or a field for a float (typed, as its useful values span decades)."""
+    option = OPTION[keyword]
+    if option.choices:
+        control = _combo(option.choices)
+        control.setCurrentText(option.default)
+    elif option.kind is float:
+        control = QLineEdit(_number(option.default))
+    else:
+        control = _spin(option.least, MOST, option.default, special)
+    control.setToolTip(option.help)
+    return control
 
 
 def _spin(low, high, value, special=None, suffix='', box=None):
@@ -129,8 +143,9 @@ class MorphPanel(QWidget):
             for kw in (f'level{i}', f'encloseVolume{i}', f'sdLevel{i}'):
                 self.controls[kw] = mode
         self.controls['to'] = self.target
-        self.resolution = _real(0, 100, 0, 1, 0.5, special='not known', suffix=' Å')
-        self.resolution.setToolTip('the blurry map\'s resolution: training then ends with refinement against it')
+        resolution = OPTION['resolution']
+        self.resolution = _real(resolution.least, MOST, resolution.default, 1, 0.5, special='not known', suffix=' Å')
+        self.resolution.setToolTip(resolution.help)
         form.addRow('  resolution', self.resolution)
         self.controls['resolution'] = self.resolution
         return box
@@ -138,10 +153,9 @@ class MorphPanel(QWidget):
     def _training_group(self):
         box = QGroupBox('Training')
         form = _form(box)
-        self.steps = _spin(1, 1000000, DEFAULTS['steps'])
-        self.frames = _spin(1, 100, DEFAULTS['frames'])
-        self.frames.setToolTip('Euler steps of the flow; the series has one frame more')
-        self.device = _combo(['auto', 'cpu', 'cuda', 'mps'])
+        self.steps = _option('steps')
+        self.frames = _option('frames')
+        self.device = _option('device')
         form.addRow('Steps', self.steps)
         form.addRow('Frames (Euler steps)', self.frames)
         form.addRow('Device', self.device)
@@ -163,16 +177,18 @@ class MorphPanel(QWidget):
         outer.addWidget(self.advanced_toggle)
         outer.addWidget(self.advanced)
         form = _form(self.advanced)
-        self.loss = _combo(['w2', 'l2'])
-        self.lr = QLineEdit(_number(DEFAULTS['lr']))
-        self.width = _spin(1, 10000, DEFAULTS['width'])
-        self.depth = _spin(2, 20, DEFAULTS['depth'])
-        self.epsilon = QLineEdit(_number(DEFAULTS['epsilon']))
-        self.sinkhorn = _spin(1, 100, DEFAULTS['sinkhornIterations'])
-        self.bin = _spin(0, 16, DEFAULTS['bin'], special='multi-scale')
-        self.seed = _spin(0, 2 ** 31 - 1, DEFAULTS['seed'])
-        self.particles = _spin(0, 2 ** 31 - 1, DEFAULTS['particles'], special='all')
-        self.refine = _spin(-1, 1000000, -1, special='600 with a resolution')
+        self.loss = _option('loss')
+        self.lr = _option('lr')
+        self.width = _option('width')
+        self.depth = _option('depth')
+        self.epsilon = _option('epsilon')
+        self.sinkhorn = _option('sinkhornIterations')
+        self.bin = _option('bin', special='multi-scale')
+        self.seed = _option('seed')
+        self.particles = _option('particles', special='all')
+        unset = OPTION['refine'].least - 1      # below its least: not given, the engine's rule decides
+        self.refine = _spin(unset, MOST, unset, special=f'{REFINE_STEPS} with a resolution')
+        self.refine.setToolTip(OPTION['refine'].help)
         self.report_every = _spin(1, 100000, 50)
         self.model_id = _spin(0, 100000, 0, special='next free')
         self.save_dir = QLineEdit()
@@ -180,7 +196,7 @@ class MorphPanel(QWidget):
         self.resume = QLineEdit()
         self.resume.setPlaceholderText('a flow.pt to go on from (optional)')
         self.more = _spin(0, 1000000, 0, special='none')
-        self.rigidity_form = _combo(['deformation', 'killing'])
+        self.rigidity_form = _option('rigidityForm')
         self.color_regions = QCheckBox('colour frames by region')
         self.color_regions.setChecked(True)
         form.addRow('Loss', self.loss)
@@ -391,7 +407,7 @@ class MorphPanel(QWidget):
             item.setBackground(QColor(*rgba[:3]))
             self.region_table.setItem(row, 0, item)
             self.region_table.setItem(row, 1, QTableWidgetItem(f'{voxels:,}'))
-            spin = _real(0, 1000, keep[row] if row < len(keep) else 1.0, 2, 0.1)
+            spin = _real(OPTION['rigidity'].least, MOST, keep[row] if row < len(keep) else RIGIDITY, 2, 0.1)
             self.region_table.setCellWidget(row, 2, spin)
         self.use_regions.setEnabled(found is not None)
         self.use_regions.setText(f'use the region map {found[0]} ({len(rows)} regions)' if found else
@@ -456,19 +472,19 @@ class MorphPanel(QWidget):
                    ('sinkhornIterations', self.sinkhorn), ('bin', self.bin), ('seed', self.seed),
                    ('particles', self.particles)]
         for key, spin in numbers:
-            if spin.value() != DEFAULTS[key]:
+            if spin.value() != OPTION[key].default:
                 words.append(f'{key} {spin.value()}')
         for key, combo in (('loss', self.loss), ('device', self.device), ('rigidityForm', self.rigidity_form)):
-            if combo.currentText() != DEFAULTS[key]:
+            if combo.currentText() != OPTION[key].default:
                 words.append(f'{key} {combo.currentText()}')
         for key, field in (('lr', self.lr), ('epsilon', self.epsilon)):
             try:
                 value = float(field.text())
             except ValueError:
                 raise ValueError(f'{field.text()!r} is not a number ({key})')
-            if value != DEFAULTS[key]:
+            if value != OPTION[key].default:
                 words.append(f'{key} {value:g}')
-        if self.refine.value() >= 0:
+        if self.refine.value() >= OPTION['refine'].least:
             words.append(f'refine {self.refine.value()}')
         if self.report_every.value() != 50:
             words.append(f'reportEvery {self.report_every.value()}')
@@ -482,7 +498,7 @@ class MorphPanel(QWidget):
         if self.use_regions.isChecked() and self.region_map_spec:
             words.append(f'partition {self.region_map_spec}')
             rigid = self.rigidities()
-            if rigid and any(r != 1.0 for r in rigid):
+            if rigid and any(r != RIGIDITY for r in rigid):
                 words.append('rigidity ' + ','.join(f'{r:g}' for r in rigid))
             if not self.color_regions.isChecked():
                 words.append('colorRegions false')

@@ -60,7 +60,7 @@ def test_a_run_that_does_not_fit_first_recomputes_then_is_refused_with_a_bin_tha
 def test_refinement_on_the_full_grid_is_said_when_only_refine_0_fits():
     from cryotrans_engine.objective import Stage
     pair, _ = big_pair()
-    s = Settings(particles=0, steps=10, bin=1, resolution=7.0, refine=5).check()
+    s = Settings(particles=0, steps=10, bin=1, resolution=7.0, refine=5).resolved()
     binned = estimate(pair, s, [Stage(2, 10, 'w2'), Stage(1, 5, 'refine')], 'cpu', True).total
     binned_no_refine = estimate(pair, s, [Stage(2, 10, 'w2')], 'cpu', True).total
     assert binned_no_refine < binned

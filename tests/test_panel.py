@@ -6,7 +6,6 @@ so it is not run here; everything it holds is.  Commands that need ChimeraX's GU
 """
 
 import time
-from dataclasses import asdict
 
 import pytest
 
@@ -81,13 +80,27 @@ def until_ended(app, panel, timeout=120):
     app.processEvents()
 
 
-def test_the_panels_defaults_are_the_engines():
-    from cryotrans_engine.training import Settings
-    from chimerax.cryotrans.panel import DEFAULTS
-    names = asdict(Settings())
-    camel = {'sinkhornIterations': 'sinkhorn_iterations', 'rigidityForm': 'rigidity_form'}
-    for key, value in DEFAULTS.items():
-        assert names[camel.get(key, key)] == value, key
+def test_each_training_control_starts_at_the_declared_default_and_takes_the_declared_values(panel):
+    from Qt.QtWidgets import QComboBox, QLineEdit
+    from cryotrans_engine.settings import OPTIONS
+    for option in OPTIONS:
+        if not option.chimerax:
+            assert option.keyword not in panel.controls
+            continue
+        control = panel.controls[option.keyword]
+        if option.kind is tuple:                   # per region, in the region table
+            continue
+        assert control.toolTip() == option.help, option.name
+        if option.choices:
+            assert isinstance(control, QComboBox)
+            assert [control.itemText(i) for i in range(control.count())] == list(option.choices)
+            assert control.currentText() == option.default
+        elif isinstance(control, QLineEdit):
+            assert float(control.text()) == option.default
+        elif option.default is None:               # not given: its lowest value, below the least allowed
+            assert control.value() == control.minimum() == option.least - 1, option.name
+        else:
+            assert (control.minimum(), control.value()) == (option.least, option.default), option.name
 
 
 def test_the_panel_builds_with_a_control_for_every_keyword_and_fits_a_side_panel(panel):

@@ -8,7 +8,7 @@ import torch
 from cryotrans_engine import Grid, SettingsError, Settings, Training, load_checkpoint, prepare_pair, schedule
 from cryotrans_engine.objective import Stage
 from cryotrans_engine.refinement import at_resolution, correlation_loss, resolution_filter
-from cryotrans_engine.training import REFINE_STEPS
+from cryotrans_engine.settings import REFINE_STEPS
 from helpers import blob, centroid
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
@@ -122,12 +122,12 @@ def test_a_checkpoint_from_before_refinement_existed_still_resumes(tmp_path):
 
 
 def test_refinement_settings_are_checked():
-    assert Settings(resolution=5.0).check().refine == REFINE_STEPS
-    assert Settings().check().refine == 0
-    assert Settings(resolution=5.0, refine=0).check().refine == 0
+    assert Settings(resolution=5.0).resolved().refine == REFINE_STEPS
+    assert Settings().resolved().refine == 0
+    assert Settings(resolution=5.0, refine=0).resolved().refine == 0
     with pytest.raises(SettingsError, match='resolution'):
-        Settings(refine=10).check()
+        Settings(refine=10).resolved()
     with pytest.raises(SettingsError, match='resolution'):
-        Settings(resolution=-2.0).check()
+        Settings(resolution=-2.0).resolved()
     with pytest.raises(SettingsError, match='refine'):
-        Settings(resolution=5.0, refine=-1).check()
+        Settings(resolution=5.0, refine=-1).resolved()

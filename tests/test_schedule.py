@@ -46,13 +46,13 @@ def _pair(n=48, voxel=1.5, shift=6.0, sigma=5.0):
 def test_a_plan_refines_on_the_resolution_grid_with_the_loss_on_the_coarser_ones_and_particles_capped():
     pair, _ = _pair(96, 1.0)
     full = int((pair.initial > 0).sum())
-    stages = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=full // 10).check())
+    stages = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=full // 10).resolved())
     assert [(s.bin, s.loss) for s in stages] == [(4, 'w2'), (2, 'refine'), (2, 'refine')]   # 96³: bins 2 and 4 only
     stages = stages[:2]                                # (the polish, with finer particles: the test below)
     for s in stages:
         moved = occupied(pair.initial > 0, s.particles_from)[0]
         assert moved <= full // 10 and s.particles_from >= s.bin
-    every = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=0).check())
+    every = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=0).resolved())
     assert [s.bin for s in every] == [s.bin for s in stages] and all(s.particle_bin == 0 for s in every)
 
 
@@ -143,7 +143,7 @@ def test_refinement_ends_with_a_polish_moving_finer_particles_when_its_own_are_c
     pair, _ = _pair(96, 1.0)
     filled = pair.initial > 0
     most = int(filled.sum()) // 40
-    stages = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=most, refine=60).check())
+    stages = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=most, refine=60).resolved())
     w2, coarse, polish = stages
     assert (coarse.bin, coarse.steps, coarse.loss) == (2, 50, 'refine') == (polish.bin, 50, polish.loss)
     assert polish.steps == 10 and polish.particles_from < coarse.particles_from
@@ -151,7 +151,7 @@ def test_refinement_ends_with_a_polish_moving_finer_particles_when_its_own_are_c
     assert occupied(filled, polish.particles_from - 1)[0] > 4 * most or polish.particle_bin == 0
     for settings in (Settings(resolution=7.0, particles=0), Settings(resolution=7.0, particles=most, refine=5),
                      Settings(resolution=7.0, particles=10 ** 6), Settings(particles=most)):
-        assert [s.loss for s in plan(pair.initial, pair.grid.voxel_size, settings.check())].count('refine') <= 1
+        assert [s.loss for s in plan(pair.initial, pair.grid.voxel_size, settings.resolved())].count('refine') <= 1
     training = Training(pair, Settings(steps=12, resolution=7.0, particles=most, refine=12, seed=2))
     assert [s.steps for s in training.plan] == [12, 10, 2]
     resets = []

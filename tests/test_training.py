@@ -108,9 +108,9 @@ def test_multiscale_schedule_starts_coarse_and_ends_on_the_full_grid():
 
 def test_bad_settings_are_settings_errors_naming_the_setting():
     with pytest.raises(SettingsError, match='loss'):
-        Settings(loss='l1').check()
+        Settings(loss='l1').resolved()
     with pytest.raises(SettingsError, match='steps'):
-        Settings(steps=0).check()
+        Settings(steps=0).resolved()
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match='CUDA'):
             choose_device('cuda')

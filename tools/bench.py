@@ -26,8 +26,9 @@ from cryotrans_engine.budget import step_bytes
 from cryotrans_engine.maps import resample
 from cryotrans_engine.objective import stage_loss
 from cryotrans_engine.partition import labels_on_grid
+from cryotrans_engine.settings import RIGIDITY
 from cryotrans_engine.splat import splat
-from cryotrans_engine.training import RIGIDITY, choose_device
+from cryotrans_engine.training import choose_device
 from cryotrans_engine.wasserstein import w2_loss
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'adk')

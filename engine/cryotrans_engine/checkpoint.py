@@ -16,6 +16,7 @@ from .flow import Flow
 from .levels import LevelSpec
 from .objective import Stage
 from .schedule import Plan
+from .settings import Settings
 
 CHECKPOINT_FORMAT = 1
 
@@ -46,10 +47,9 @@ def state_of(training):
 
 def restore(training, ckpt):
     """Put a Training where a checkpoint of the same maps and settings left it (CheckpointError if not)."""
-    from .training import Settings     # (until Settings has a module of its own)
     if ckpt.get('fingerprints') != training.pair.fingerprints():
         raise CheckpointError('the checkpoint was trained on other maps or levels than these')
-    saved = asdict(Settings(**ckpt['settings']).check(training.pair.region_count))
+    saved = ckpt['settings']        # as resolved when it was written
     here = asdict(training.settings)
     differ = [f'{k} {saved[k]} (here {here[k]})' for k in saved if k != 'device' and saved[k] != here[k]]
     if differ:
@@ -94,7 +94,6 @@ def save_checkpoint(path, state):
 def settings_to_resume(checkpoint, **given):
     """The settings a checkpoint was trained with, those given over them; the device is this
     machine's own choice (auto), not the one the checkpoint was made on."""
-    from .training import Settings     # (until Settings has a module of its own)
     return Settings(**{**checkpoint['settings'], 'device': Settings.device, **given})
 
 
@@ -105,7 +104,6 @@ def checkpoint_level(checkpoint, i):
 
 def load_checkpoint(path):
     """Read a checkpoint safely (weights_only) and check it is one of ours."""
-    from .training import Settings     # (until Settings has a module of its own)
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
     except FileNotFoundError as e:
@@ -125,7 +123,6 @@ def load_checkpoint(path):
 
 def flow_from_checkpoint(state):
     """The trained flow stored in a checkpoint, ready to make frames."""
-    from .training import Settings     # (until Settings has a module of its own)
     settings = Settings(**state['settings'])
     regions = state.get('regions')
     flow = Flow(settings.depth, settings.width, settings.frames, 1 if regions is None else int(regions.max()))

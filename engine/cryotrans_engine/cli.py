@@ -20,24 +20,18 @@ from .levels import LevelSpec
 from .maps import claim_folder, output_folder, read_map, resample, same_grid
 from .pair import prepare_pair
 from .partition import region_summary
-from .rigidity import FORMS
 from .schedule import stage_text
+from .settings import OPTIONS, Settings
 from .trained import TrainedFlow
 from .checkpoint import checkpoint_level, load_checkpoint, settings_to_resume
-from .training import DEVICES, LOSSES, REFINE_STEPS, RIGIDITY, Settings
-from .wasserstein import KERNELS
 
 
 def _settings(args, checkpoint=None):
     """The settings given, over the defaults, or over the checkpoint's when resuming (so that a
-    run goes on as it was started without its options typed again; the device is this machine's)."""
-    s = Settings() if checkpoint is None else settings_to_resume(checkpoint)
-    for name in ('steps', 'frames', 'depth', 'width', 'lr', 'loss', 'epsilon', 'sinkhorn_iterations',
-                 'kernel', 'bin', 'seed', 'device', 'resolution', 'refine', 'rigidity', 'rigidity_form',
-                 'particles'):
-        if getattr(args, name) is not None:
-            setattr(s, name, getattr(args, name))
-    return s.check()
+    run goes on as it was started without its options typed again; the device is this machine's).
+    The run checks them (Training)."""
+    given = {o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
+    return Settings(**given) if checkpoint is None else settings_to_resume(checkpoint, **given)
 
 
 def rigidity_values(text):
@@ -166,6 +160,14 @@ def run_fsc(args):
     return 0
 
 
+def _argument(option):
+    """argparse's keywords for a training option as settings.py declares it (left out: None, the
+    default or the checkpoint's)."""
+    read = (dict(type=rigidity_values, metavar='λ[,λ2,…]') if option.kind is tuple else
+            dict(type=option.kind, choices=option.choices or None, metavar='N' if option.kind is int else None))
+    return dict(read, help=f'{option.help} (default {option.default_text})')
+
+
 def parser():
     p = argparse.ArgumentParser(prog='cryotrans', description=__doc__.split('\n')[0])
     sub = p.add_subparsers(dest='command', required=True)
@@ -183,31 +185,11 @@ def parser():
                        help=f'{which} map level enclosing this volume (dust left out)')
         g.add_argument(f'--sd-level{i}', type=float, metavar='N',
                        help=f'{which} map level at N standard deviations from zero, as ChimeraX\'s sdLevel')
-    m.add_argument('--steps', type=int, help=f'training steps (default {Settings.steps})')
-    m.add_argument('--resolution', type=float,
-                   help="the target map's resolution in Å: then refine against it at that resolution")
-    m.add_argument('--refine', type=int,
-                   help=f'refinement steps after the others (default {REFINE_STEPS} with --resolution)')
+    for option in OPTIONS:
+        m.add_argument(option.flag, **_argument(option))
     m.add_argument('--partition', metavar='LABELS.mrc',
                    help='region map on the initial map\'s grid (0: no region, 1, 2, …: regions), '
                         'one velocity field per region')
-    m.add_argument('--rigidity', type=rigidity_values, metavar='λ[,λ2,…]',
-                   help=f'how rigid each region is held, one value or one per region '
-                        f'(default {RIGIDITY:g} with --partition, else 0)')
-    m.add_argument('--rigidity-form', choices=FORMS, help='how rigidity is measured (default deformation)')
-    m.add_argument('--frames', type=int, help='Euler steps M; M + 1 frames are written (default 10)')
-    m.add_argument('--loss', choices=LOSSES)
-    m.add_argument('--lr', type=float, help='Adam learning rate (default 1e-3)')
-    m.add_argument('--width', type=int, help='velocity MLP width (default 100)')
-    m.add_argument('--depth', type=int, help='velocity MLP layers (default 3)')
-    m.add_argument('--epsilon', type=float, help='entropic regularisation on the unit box (default 1e-4)')
-    m.add_argument('--sinkhorn-iterations', type=int, help='Sinkhorn iterations per step (default 5)')
-    m.add_argument('--kernel', choices=KERNELS, help='how the Sinkhorn kernel is applied (default fast)')
-    m.add_argument('--bin', type=int, help='0: multi-scale (default); k: train on maps binned by k')
-    m.add_argument('--particles', type=int, metavar='N',
-                   help=f'most particles a training step moves (default {Settings.particles}; 0: all of them)')
-    m.add_argument('--seed', type=int)
-    m.add_argument('--device', choices=DEVICES)
     m.add_argument('--report-every', type=int, default=50, help='print and checkpoint every N steps')
     m.add_argument('--resume', metavar='FLOW.pt',
                    help='go on from this checkpoint, with its settings and levels unless given here')

@@ -17,7 +17,8 @@ from .pair import prepare_pair
 from .stage_notes import beginning_note, stage_ended_note
 from .trained import TrainedFlow
 from .checkpoint import load_checkpoint, settings_to_resume
-from .training import RunFailed, Settings, Training, out_of_memory
+from .settings import Settings
+from .training import RunFailed, Training, out_of_memory
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ Both are combined with the stage's own loss in objective.py.
 
 import torch
 
-FORMS = ('deformation', 'killing')
+from .settings import FORMS
+
 KILLING_SAMPLE = 1024   # at most this many particles per region and Euler step for the Killing energy
 
 

@@ -161,7 +161,7 @@ class Plan(list):
 
 def plan(initial, voxel_size, settings, regions=1):
     """The run's Plan of stages (objective.Stage), from the initial map as prepared (pair.initial) and
-    settings already checked: the loss's stages, refinement on the resolution grid, each
+    settings resolved (Settings.resolved): the loss's stages, refinement on the resolution grid, each
     stage's particles within settings.particles, the first stage shared with a partition."""
     refine = settings.refine
     finest = resolution_bin(initial.shape, voxel_size, settings.resolution) if refine else 1

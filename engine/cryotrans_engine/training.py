@@ -10,9 +10,7 @@ initial map has its own velocity field, held rigid by a penalty (rigidity.py); t
 stages and how their terms combine are in objective.py.
 """
 
-import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,82 +24,11 @@ from .objective import StageData, objective
 from .partition import bin_labels
 from .particles import particles
 from .refinement import resolution_filter
-from .rigidity import FORMS, Rigidity
+from .rigidity import Rigidity
 from .schedule import plan, plateaued
+from .settings import Settings
 from .splat import splat
-from .wasserstein import KERNELS
 
-LOSSES = ('w2', 'l2')
-DEVICES = ('auto', 'cpu', 'cuda', 'mps')
-REFINE_STEPS = 600   # refinement's default when the target's resolution is given
-RIGIDITY = 1.0       # each region's λ when a partition is given without rigidity (docs/benchmarks.md)
-PARTICLES = 32768    # most particles a training step moves by default (schedule.py; docs/benchmarks.md, Real size)
-
-
-@dataclass
-class Settings:
-    """Everything that decides a training run; stored in each checkpoint."""
-    steps: int = 1250
-    frames: int = 10
-    depth: int = 3
-    width: int = 100
-    lr: float = 1e-3
-    loss: str = 'w2'
-    epsilon: float = 1e-4
-    sinkhorn_iterations: int = 5
-    kernel: str = 'fast'
-    bin: int = 0              # 0: automatic multi-scale; k ≥ 1: every step on grids binned by k
-    seed: int = 0
-    device: str = 'auto'
-    resolution: float = 0.0   # the target map's resolution in Å; 0: not known, no refinement
-    refine: int = None        # refinement steps after the others; None: REFINE_STEPS with a resolution
-    rigidity: tuple = None    # λ per region (one value: all regions); None: RIGIDITY with a partition, else 0
-    rigidity_form: str = 'deformation'   # how rigidity is measured: rigidity.FORMS
-    particles: int = PARTICLES   # most particles a training step moves (schedule.py); 0: all
-
-    def check(self, regions=None):
-        """Raise SettingsError for values that cannot work, naming the setting; fills in refine,
-        and with the number of regions known, one rigidity per region."""
-        if not (self.resolution >= 0 and math.isfinite(self.resolution)):
-            raise SettingsError('resolution must be positive (the target map\'s, in Å), or 0 when not known')
-        if self.refine is None:
-            self.refine = REFINE_STEPS if self.resolution > 0 else 0
-        if self.refine < 0:
-            raise SettingsError('refine must be 0 or a number of steps')
-        if self.refine > 0 and self.resolution == 0:
-            raise SettingsError('refine needs the target map\'s resolution (in Å) to blur the prediction to')
-        positive = ('steps', 'frames', 'depth', 'width', 'sinkhorn_iterations')
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise SettingsError(f'{name} must be at least 1')
-        if self.depth < 2:
-            raise SettingsError('depth must be at least 2 (input and output layers)')
-        for name in ('lr', 'epsilon'):
-            value = getattr(self, name)
-            if not (value > 0 and math.isfinite(value)):
-                raise SettingsError(f'{name} must be a positive number, not {value}')
-        if self.bin < 0:
-            raise SettingsError('bin must be 0 (automatic multi-scale) or a positive binning factor')
-        if self.particles < 0:
-            raise SettingsError('particles must be 0 (every particle in every step) or the most a step may move')
-        for name, allowed in (('loss', LOSSES), ('kernel', KERNELS), ('device', DEVICES),
-                              ('rigidity_form', FORMS)):
-            if getattr(self, name) not in allowed:
-                raise SettingsError(f'{name} must be one of {", ".join(allowed)}, not {getattr(self, name)!r}')
-        if self.rigidity is not None:
-            values = (self.rigidity,) if isinstance(self.rigidity, (int, float)) else tuple(self.rigidity)
-            if not values or any(not (v >= 0 and v < float('inf')) for v in values):
-                raise SettingsError('rigidity must be one number ≥ 0, or one per region (0: not held rigid)')
-            self.rigidity = tuple(float(v) for v in values)
-        if regions is not None:
-            if self.rigidity is None:
-                self.rigidity = (RIGIDITY if regions > 1 else 0.0,) * regions
-            elif len(self.rigidity) == 1:
-                self.rigidity = self.rigidity * regions
-            elif len(self.rigidity) != regions:
-                raise SettingsError(f'{len(self.rigidity)} rigidity values for {regions} regions: '
-                               f'give one value, or one per region')
-        return self
 
 
 class RunFailed(CryoTransError):
@@ -197,7 +124,7 @@ class Training:
         its last stage, to train a run further than it was planned; free_memory: (bytes, where)
         instead of asking the device (budget.check_memory)."""
         self.pair = pair
-        self.settings = settings.check(pair.region_count)
+        self.settings = settings.resolved(pair.region_count)
         if self.settings.refine and pair.target_map is None:
             raise SettingsError('refinement needs the target map as it is (prepare the pair with prepare_pair)')
         _check_resolution(self.settings.resolution, pair.grid)

@@ -21,7 +21,8 @@ import math
 
 import torch
 
-KERNELS = ('fast', 'window', 'exact')
+from .settings import KERNELS
+
 DOUBLE_RANGE = 650.0   # a line spanning less than this is safe in exp(line - max) in float64
 # Terms below exp(-708) lose precision in float64 (and vanish below exp(-745)); a sum of
 # three passes over at most n terms each loses under 1e-304 in all, so a result above
