@@ -47,7 +47,23 @@ class _CryoTransAPI(BundleAPI):
         }[ci.name]
         if desc.synopsis is None:
             desc.synopsis = ci.synopsis
-        register(ci.name, desc, func, logger=logger)
+        register(ci.name, desc, _user_errors(ci.name, func), logger=logger)
+
+
+def _user_errors(name, func):
+    """The command with the engine's errors (maps, settings, devices, checkpoints, output) turned into
+    ChimeraX's UserError, named by the command: the one place they are translated."""
+    from functools import wraps
+    from chimerax.core.errors import UserError
+    from cryotrans_engine import CryoTransError
+
+    @wraps(func)
+    def command(session, *args, **kw):
+        try:
+            return func(session, *args, **kw)
+        except CryoTransError as e:
+            raise UserError(f'{name}: {e}') from e
+    return command
 
 
 def _needs_pytorch():

@@ -14,7 +14,7 @@ from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ListOf, 
 from chimerax.core.errors import UserError
 from chimerax.map import MapArg
 
-from cryotrans_engine import CryoTransError, MorphJob, OutputError, Settings, SettingsError, load_checkpoint
+from cryotrans_engine import MorphJob, OutputError, Settings, SettingsError, load_checkpoint
 from cryotrans_engine.budget import gb
 from cryotrans_engine.maps import claim_folder, output_folder
 from cryotrans_engine.partition import region_summary
@@ -46,31 +46,24 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     import torch
     if settings.get('device') == 'cuda' and not torch.cuda.is_available():
         raise UserError(f'cryotrans morph: {no_cuda_message(torch)}')
-    try:
-        if more and resume is None:
-            raise SettingsError('more adds steps to a run from its checkpoint: give resume <folder>/flow.pt too')
-        checkpoint = None if resume is None else load_checkpoint(resume)
-    except CryoTransError as e:
-        raise UserError(f'cryotrans morph: {e}') from e
+    if more and resume is None:
+        raise SettingsError('more adds steps to a run from its checkpoint: give resume <folder>/flow.pt too')
+    checkpoint = None if resume is None else load_checkpoint(resume)
     if checkpoint is not None:       # the levels it was trained with, unless typed
         typed = tuple(checkpoint_level(checkpoint, i) if spec is None else spec for i, spec in enumerate(typed))
     if partition is not None and partition in (initial, target):
         raise UserError(f'partition #{partition.id_string} is one of the maps being morphed; give the region map '
                         f'(cryotrans partition #{initial.id_string} ... makes one)')
-    try:
-        labels = None if partition is None else region_labels_on(initial, partition)
-        pair = morph_pair(session.logger, initial, target, typed, labels)
-        given = {k: v for k, v in settings.items() if v is not None}
-        s = Settings(**given) if checkpoint is None else settings_to_resume(checkpoint, **given)
-        job = MorphJob(pair, s, checkpoint, more)
-        claim = None
-        if save_dir is not None:
-            _not_in_use(session, save_dir)
-            output_folder(save_dir)
-            claim = claim_folder(save_dir, f'cryotrans morph #{initial.id_string} to #{target.id_string} in '
-                                           f'ChimeraX')
-    except CryoTransError as e:
-        raise UserError(f'cryotrans morph: {e}') from e
+    labels = None if partition is None else region_labels_on(initial, partition)
+    pair = morph_pair(session.logger, initial, target, typed, labels)
+    given = {k: v for k, v in settings.items() if v is not None}
+    s = Settings(**given) if checkpoint is None else settings_to_resume(checkpoint, **given)
+    job = MorphJob(pair, s, checkpoint, more)
+    claim = None
+    if save_dir is not None:
+        _not_in_use(session, save_dir)
+        output_folder(save_dir)
+        claim = claim_folder(save_dir, f'cryotrans morph #{initial.id_string} to #{target.id_string} in ChimeraX')
     try:
         run = _start(session, initial, target, job, s, resume, partition, model_id, save_dir,
                      report_every, color_regions, claim)

@@ -114,7 +114,7 @@ def _on_grid(volume, other, convert):
     try:
         return labels_on_grid(convert(values), grid, map_grid(volume), _transform(volume, other))
     except MapError as e:
-        raise UserError(f'#{other.id_string}: {e}') from e
+        raise MapError(f'#{other.id_string}: {e}') from e
 
 
 def _transform(volume, other):

@@ -387,3 +387,31 @@ def test_a_claim_left_by_a_run_that_died_is_taken_over(maps, capsys):
     assert main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(out),
                  '--level0', '0.2', '--level1', '0.05', '--steps', '2', '--bin', '1']) == 0
     assert '.cryotrans-run' not in os.listdir(out) and (out / 'frame_10.mrc').exists()
+
+
+def test_move_carries_a_model_along_a_saved_flow_into_pdb_and_mmcif(tmp_path, capsys):
+    """The flow of a run that moved a blob +8 Å in x carries atoms sitting on the blob about as far."""
+    from cryotrans_engine.models import read_model
+    g = Grid((20, 20, 20), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+    write_map(tmp_path / 'a.mrc', blob(g, (16, 20, 20)), g)
+    write_map(tmp_path / 'b.mrc', blob(g, (24, 20, 20)), g)
+    assert main(['morph', str(tmp_path / 'a.mrc'), str(tmp_path / 'b.mrc'), '--out', str(tmp_path / 'run'),
+                 '--level0', '0.05', '--level1', '0.05', '--steps', '120', '--bin', '1', '--frames', '4']) == 0
+    atoms = ''.join(f'ATOM  {i + 1:5d}  CA  ALA A{i + 1:4d}    {x:8.3f}{20.0:8.3f}{20.0:8.3f}  1.00  0.00           C\n'
+                    for i, x in enumerate((14.0, 16.0, 18.0)))
+    (tmp_path / 'model.pdb').write_text(atoms + 'END\n')
+    capsys.readouterr()
+    flow = str(tmp_path / 'run' / 'flow.pt')
+    assert main(['move', str(tmp_path / 'model.pdb'), flow, '--out', str(tmp_path / 'moved.pdb')]) == 0
+    assert '3 atoms of' in capsys.readouterr().out
+    _, before = read_model(tmp_path / 'model.pdb')
+    _, after = read_model(tmp_path / 'moved.pdb')
+    assert np.allclose(after[:, 0] - before[:, 0], 8, atol=1.0) and np.allclose(after[:, 1:], before[:, 1:], atol=1.0)
+    assert main(['move', str(tmp_path / 'model.pdb'), flow, '--out', str(tmp_path / 'moved.cif'), '--frames']) == 0
+    structure, every = read_model(tmp_path / 'moved.cif')
+    assert len(structure) == 5 and np.allclose(every[:3], before, atol=1e-3)
+    assert np.allclose(every[-3:], after, atol=1e-3)
+    assert main(['move', str(tmp_path / 'model.pdb'), flow, '--out', str(tmp_path / 'model.pdb')]) == 2
+    assert 'is the model being moved' in capsys.readouterr().err
+    assert main(['move', str(tmp_path / 'nothing.pdb'), flow, '--out', str(tmp_path / 'x.pdb')]) == 2
+    assert 'nothing.pdb: no such file' in capsys.readouterr().err

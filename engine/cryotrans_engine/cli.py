@@ -2,6 +2,7 @@
 
     cryotrans morph INITIAL TARGET --out DIR [options]   train, write frames + checkpoint
     cryotrans frames CHECKPOINT INITIAL --out DIR        frames from a saved flow
+    cryotrans move MODEL CHECKPOINT --out MOVED.pdb      an atomic model carried along a saved flow
     cryotrans fsc MAP1 MAP2                              FSC resolution of two maps
 """
 
@@ -149,6 +150,28 @@ def run_frames(args):
     return 0
 
 
+def run_move(args):
+    """An atomic model fitted into the initial map, moved along the flow: each atom by its region's field."""
+    from .models import read_model, write_model
+    flow = TrainedFlow.load(args.checkpoint)
+    if os.path.exists(args.out) and os.path.samefile(args.out, args.model):
+        raise SettingsError(f'--out {args.out} is the model being moved: write the moved model to another file')
+    structure, xyz = read_model(args.model)
+    regions = flow.point_regions(xyz)
+    times = [k / flow.frame_count for k in range(flow.frame_count + 1)] if args.frames else [1.0]
+    frames = [flow.move(xyz, t, regions) for t in times]
+    write_model(args.out, structure, frames)
+    shift = ((frames[-1] - xyz) ** 2).sum(1) ** 0.5
+    per_region = ''
+    if flow.region_count > 1:
+        counts = [int((regions == r).sum()) for r in range(1, flow.region_count + 1)]
+        per_region = ' (' + ', '.join(f'region {r}: {n}' for r, n in enumerate(counts, 1)) + ' atoms)'
+    print(f'{len(xyz)} atoms of {args.model} moved along {args.checkpoint}{per_region}: {shift.mean():.2f} Å on '
+          f'average, {shift.max():.2f} Å at most; written to {args.out}'
+          + (f' as {len(frames)} models, one per frame' if args.frames else ''))
+    return 0
+
+
 def run_fsc(args):
     a, grid_a = read_map(args.map1)
     b, grid_b = read_map(args.map2)
@@ -204,6 +227,13 @@ def parser():
     f.add_argument('--out', required=True)
     f.add_argument('--level0', type=float, help="default: the level the flow was trained with")
     f.set_defaults(run=run_frames)
+
+    v = sub.add_parser('move', help='an atomic model fitted into the initial map, moved along a saved flow')
+    v.add_argument('model', help='the model (PDB or mmCIF), in the initial map\'s coordinates')
+    v.add_argument('checkpoint', help='the flow.pt a run wrote')
+    v.add_argument('--out', required=True, help='the moved model: .pdb, or .cif for mmCIF')
+    v.add_argument('--frames', action='store_true', help='write every frame as a model (1 … M + 1), not only the last')
+    v.set_defaults(run=run_move)
 
     c = sub.add_parser('fsc', help='FSC resolution and correlation of two maps')
     c.add_argument('map1')
