@@ -415,3 +415,100 @@ def test_move_carries_a_model_along_a_saved_flow_into_pdb_and_mmcif(tmp_path, ca
     assert 'is the model being moved' in capsys.readouterr().err
     assert main(['move', str(tmp_path / 'nothing.pdb'), flow, '--out', str(tmp_path / 'x.pdb')]) == 2
     assert 'nothing.pdb: no such file' in capsys.readouterr().err
+
+
+def _pair_files(folder, n=24):
+    g = Grid((n, n, n), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+    write_map(folder / 'a.mrc', blob(g, (20, 24, 24)), g)
+    write_map(folder / 'b.mrc', blob(g, (28, 24, 24)), g)
+    return [str(folder / 'a.mrc'), str(folder / 'b.mrc'), '--level0', '0.05', '--level1', '0.05', '--bin', '1']
+
+
+def _left_behind(folder):
+    """Partial or temporary files, or a folder claim, left in a results folder."""
+    return [n for n in os.listdir(folder) if n.startswith(('.', 'tmp')) or n.endswith(('.part', '.tmp'))]
+
+
+def _cli_process(argv):
+    code = 'import sys; from cryotrans_engine.cli import main; sys.exit(main(sys.argv[1:]))'
+    return subprocess.Popen([sys.executable, '-u', '-c', code] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            encoding='utf-8', env={**os.environ, 'OMP_NUM_THREADS': '1'})
+
+
+def _wait_for(process, words):
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if words in line:
+            return seen
+    raise AssertionError(f'{words!r} never printed: {"".join(seen)} {process.stderr.read()}')
+
+
+def test_sigterm_mid_run_writes_frames_and_a_resumable_checkpoint_and_exits_143(tmp_path):
+    """What a cluster scheduler sends at its time limit: the run stops after its step, keeps everything."""
+    import signal
+    out = tmp_path / 'out'
+    argv = ['morph', *_pair_files(tmp_path), '--out', str(out), '--steps', '300', '--frames', '4', '--report-every', '10']
+    process = _cli_process(argv)
+    _wait_for(process, 'step 20/300')
+    process.send_signal(signal.SIGTERM)
+    rest, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert 'SIGTERM: stopping after this step' in rest and 'stopped by SIGTERM at step' in rest, rest
+    assert 'Traceback' not in err and err == ''
+    step = load_checkpoint(out / 'flow.pt')['step']
+    assert 20 <= step < 300 and f'at step {step} of 300' in rest
+    assert sorted(n for n in os.listdir(out) if n.startswith('frame_')) == [f'frame_{i:02d}.mrc' for i in range(5)]
+    assert len((out / 'loss.log').read_text().splitlines()) == step + 1 and _left_behind(out) == []
+    resumed = subprocess.run([sys.executable, '-c', 'import sys; from cryotrans_engine.cli import main; '
+                              'sys.exit(main(sys.argv[1:]))'] + argv + ['--resume', str(out / 'flow.pt')],
+                             capture_output=True, encoding='utf-8')
+    assert resumed.returncode == 0 and f'resuming at step {step} of 300' in resumed.stdout, resumed.stderr
+
+
+def test_a_second_ctrl_c_stops_at_once_with_one_line_leaving_no_partial_files(tmp_path):
+    import signal
+    out = tmp_path / 'out'
+    process = _cli_process(['morph', *_pair_files(tmp_path, 32), '--out', str(out), '--steps', '100000',
+                            '--report-every', '5', '--sinkhorn-iterations', '400'])      # slow steps: the second
+    _wait_for(process, 'step 10/')                                                      # signal comes mid-step
+    process.send_signal(signal.SIGINT)
+    _wait_for(process, 'stopping after this step')
+    process.send_signal(signal.SIGINT)
+    rest, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert err.count('\n') == 1 and err.startswith('cryotrans: stopped by Ctrl-C (SIGINT); ') and 'Traceback' not in err
+    assert 'flow.pt holds step' in err and load_checkpoint(out / 'flow.pt')['step'] >= 5
+    frames = [n for n in os.listdir(out) if n.startswith('frame_')]
+    assert len(frames) in (0, 11) and _left_behind(out) == []
+
+
+def test_a_signal_while_starting_or_writing_frames_ends_at_once_with_nothing_half_written(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """Real signals, at chosen moments: while the maps are prepared (nothing written), and half way through
+    the frames (none of them left, the checkpoint whole)."""
+    import signal
+    import cryotrans_engine.files as files
+    import cryotrans_engine.pair as pair
+    argv = ['morph', *_pair_files(tmp_path), '--steps', '12', '--frames', '4']
+    prepare = pair.prepare_pair
+    monkeypatch.setattr(pair, 'prepare_pair', lambda *a, **k: signal.raise_signal(signal.SIGINT) or prepare(*a, **k))
+    assert main(argv + ['--out', str(tmp_path / 'first')]) == 130
+    assert capsys.readouterr().err == 'cryotrans: stopped by Ctrl-C (SIGINT); nothing was written\n'
+    assert not (tmp_path / 'first').exists()
+    monkeypatch.setattr(pair, 'prepare_pair', prepare)
+    write, written = files.write_map, []
+
+    def third_frame_interrupted(path, values, grid):
+        written.append(path)
+        if len(written) == 3:
+            signal.raise_signal(signal.SIGTERM)
+        write(path, values, grid)
+    monkeypatch.setattr(files, 'write_map', third_frame_interrupted)
+    out = tmp_path / 'second'
+    assert main(argv + ['--out', str(out)]) == 143
+    err = capsys.readouterr().err
+    assert err == f'cryotrans: stopped by SIGTERM; {out / "flow.pt"} holds step 12: go on with the same command ' \
+                  f'and --resume {out / "flow.pt"}\n'
+    assert sorted(os.listdir(out)) == ['flow.pt', 'loss.log']
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler       # handlers given back

@@ -8,29 +8,21 @@
 
 import argparse
 import os
-import signal
 import sys
-import threading
 
-from .budget import gb
+# Only what needs no PyTorch here, so that Ctrl-C while it loads is caught (signals.py): the rest of
+# the engine is imported by the command that needs it.
 from .errors import CryoTransError, MapError, SettingsError
-from .files import write_frames
-from .fsc import correlation, fsc_resolution
-from .job import MorphJob
 from .levels import LevelSpec
-from .maps import claim_folder, output_folder, read_map, resample, same_grid
-from .pair import prepare_pair
-from .partition import region_summary
-from .schedule import stage_text
 from .settings import OPTIONS, Settings
-from .trained import TrainedFlow
-from .checkpoint import checkpoint_level, load_checkpoint, settings_to_resume
+from .signals import Signals, Stopped
 
 
 def _settings(args, checkpoint=None):
     """The settings given, over the defaults, or over the checkpoint's when resuming (so that a
     run goes on as it was started without its options typed again; the device is this machine's).
     The run checks them (Training)."""
+    from .checkpoint import settings_to_resume
     given = {o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
     return Settings(**given) if checkpoint is None else settings_to_resume(checkpoint, **given)
 
@@ -63,22 +55,16 @@ def _level(args, i, checkpoint=None):
         return LevelSpec('sd', sd)
     level = getattr(args, f'level{i}')
     if level is None and checkpoint is not None and checkpoint.get(f'level{i}') is not None:
+        from .checkpoint import checkpoint_level
         return checkpoint_level(checkpoint, i)
     return level
 
 
-def _interruptible():
-    """A stop flag that Ctrl-C sets, so an interrupted run still writes what it has."""
-    flag = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        def handler(signum, frame):
-            print('\nstopping after this step; frames and checkpoint will be written', flush=True)
-            flag.set()
-        signal.signal(signal.SIGINT, handler)
-    return flag
-
-
 def run_morph(args):
+    from .checkpoint import load_checkpoint
+    from .job import MorphJob
+    from .maps import claim_folder, output_folder, read_map
+    from .pair import prepare_pair
     if args.more and not args.resume:
         raise SettingsError('--more adds steps to a run from its checkpoint: give --resume DIR/flow.pt too')
     checkpoint = load_checkpoint(args.resume) if args.resume else None
@@ -99,6 +85,11 @@ def run_morph(args):
 
 def _train(args, job, truth, checkpoint):
     """Run the job into args.out (held by this run) and report."""
+    from .budget import gb
+    from .fsc import fsc_resolution
+    from .maps import resample, same_grid
+    from .partition import region_summary
+    from .schedule import stage_text
     pair, training = job.pair, job.training
     grid0 = pair.grid
     print(f'{int((pair.initial > 0).sum())} particles from {args.initial} (level {pair.level0:.4g}), '
@@ -110,8 +101,11 @@ def _train(args, job, truth, checkpoint):
     if pair.regions is not None:
         print(region_summary(pair, training.settings), flush=True)
     every = max(1, args.report_every)
+    signals = args.signals
 
     def progress(p):
+        if p.step == p.total:               # training has ended: a signal now stops the writing at once
+            signals.graceful = False
         if p.ended:
             print(f'step {p.step}: {p.ended}', flush=True)
         if p.begins:
@@ -120,7 +114,11 @@ def _train(args, job, truth, checkpoint):
             print(f'step {p.step}/{p.total}  loss {p.loss:.6g}  {p.elapsed:.1f} s  ({training.time_left_text()})',
                   flush=True)
 
-    result = job.run(progress, _interruptible().is_set, args.out, every)
+    signals.graceful = True
+    try:
+        result = job.run(progress, signals, args.out, every)
+    finally:
+        signals.graceful = False
     print(f'{"finished" if result.finished else "stopped at step %d;" % result.steps} {len(result.frames)} frames, '
           f'checkpoint and loss log in {args.out}; {result.elapsed:.1f} s training', flush=True)
     print(result.verdict.summary())
@@ -133,10 +131,17 @@ def _train(args, job, truth, checkpoint):
         vs = grid0.voxel_size
         print(f'FSC(0.5) vs truth: generated {fsc_resolution(result.frames[-1], truth, vs):.2f} Å, '
               f'target {fsc_resolution(pair.target, truth, vs):.2f} Å')
-    return 0 if result.finished else 130
+    if signals.signum is not None:
+        print(f'{Stopped(signals.signum)} at step {result.steps} of {result.total_steps}: go on with the same command '
+              f'and --resume {os.path.join(args.out, "flow.pt")}', flush=True)
+        return 128 + signals.signum
+    return 0
 
 
 def run_frames(args):
+    from .files import write_frames
+    from .maps import claim_folder, output_folder, read_map
+    from .trained import TrainedFlow
     flow = TrainedFlow.load(args.checkpoint)
     initial, grid = read_map(args.initial)
     try:
@@ -153,6 +158,7 @@ def run_frames(args):
 def run_move(args):
     """An atomic model fitted into the initial map, moved along the flow: each atom by its region's field."""
     from .models import read_model, write_model
+    from .trained import TrainedFlow
     flow = TrainedFlow.load(args.checkpoint)
     if os.path.exists(args.out) and os.path.samefile(args.out, args.model):
         raise SettingsError(f'--out {args.out} is the model being moved: write the moved model to another file')
@@ -173,6 +179,8 @@ def run_move(args):
 
 
 def run_fsc(args):
+    from .fsc import correlation, fsc_resolution
+    from .maps import read_map, resample, same_grid
     a, grid_a = read_map(args.map1)
     b, grid_b = read_map(args.map2)
     if not same_grid(grid_a, grid_b):
@@ -243,12 +251,28 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except CryoTransError as e:
-        print(f'cryotrans: error: {e}', file=sys.stderr)
-        return 2
+    args = None
+    with Signals() as signals:
+        try:
+            args = parser().parse_args(argv)
+            args.signals = signals
+            return args.run(args)
+        except CryoTransError as e:
+            print(f'cryotrans: error: {e}', file=sys.stderr)
+            return 2
+        except Stopped as e:
+            print(f'cryotrans: {e}; {_kept(args)}', file=sys.stderr)
+            return 128 + e.signum
+
+
+def _kept(args):
+    """What a command stopped at once leaves: a morph's last checkpoint, else nothing (no partial files)."""
+    path = os.path.join(args.out, 'flow.pt') if args is not None and args.command == 'morph' else None
+    if path and os.path.exists(path):
+        from .checkpoint import load_checkpoint
+        return (f'{path} holds step {load_checkpoint(path)["step"]}: go on with the same command and --resume '
+                f'{path}')
+    return 'nothing was written'
 
 
 if __name__ == '__main__':

@@ -33,10 +33,12 @@ def write_frames(folder, frames, grid):
             os.close(fd)
             staged.append(tmp)
             write_map(tmp, values, grid)
-    except (OSError, ValueError) as e:
+    except BaseException as e:           # a full disk, or a signal (signals.Stopped): no partial files left
         for tmp in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        if not isinstance(e, (OSError, ValueError)):
+            raise
         why = getattr(e, 'strerror', None) or str(e)
         raise OutputError(f'writing the frames to {folder} failed at frame {len(staged) - 1} of {len(frames)} '
                           f'({why}); none of this set was written, older files there are as they were: free '
@@ -51,7 +53,12 @@ def write_frames(folder, frames, grid):
 
 def write_loss_log(path, losses):
     """loss.log: one line per step, written whole or not at all."""
-    with open(path + '.tmp', 'w') as f:
-        f.write('# step loss\n')
-        f.writelines(f'{i + 1} {loss:.9g}\n' for i, loss in enumerate(losses))
-    os.replace(path + '.tmp', path)
+    try:
+        with open(path + '.tmp', 'w') as f:
+            f.write('# step loss\n')
+            f.writelines(f'{i + 1} {loss:.9g}\n' for i, loss in enumerate(losses))
+        os.replace(path + '.tmp', path)
+    except BaseException:
+        if os.path.exists(path + '.tmp'):
+            os.unlink(path + '.tmp')
+        raise

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .maps import MapError
+from .errors import MapError
 
 DUST_SIZE = 5.0       # Å: ChimeraX's `surface dust` default size
 HALF = 0.5            # the boundary of a blurred object lies at half its inside density
