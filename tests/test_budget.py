@@ -81,6 +81,7 @@ def test_a_real_address_space_limit_refuses_the_run_before_training_and_makes_no
     write_map(tmp_path / 'b.mrc', pair.target, g)
     code = ('import resource, sys\n'
             'from cryotrans_engine.cli import main\n'
+            'import cryotrans_engine.job\n'           # the engine (PyTorch) loaded, as the command will
             'size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize:"))\n'
             'resource.setrlimit(resource.RLIMIT_AS, (size + 300 * 2**20, resource.RLIM_INFINITY))\n'
             'sys.exit(main(sys.argv[1:]))\n')
