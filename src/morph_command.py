@@ -16,6 +16,7 @@ from chimerax.map import MapArg
 
 from cryotrans_engine import MorphJob, OutputError, Settings, SettingsError, load_checkpoint
 from cryotrans_engine.budget import gb
+from cryotrans_engine.files import check_inputs_kept
 from cryotrans_engine.maps import claim_folder, output_folder
 from cryotrans_engine.partition import region_summary
 from cryotrans_engine.checkpoint import checkpoint_level, settings_to_resume
@@ -24,7 +25,7 @@ from cryotrans_engine.stage_notes import refinement_note
 from .map_levels import morph_pair, typed_spec
 from .pytorch_install import cpu_build_note, no_cuda_message
 from .run import MorphRun
-from .volumes import open_series, region_labels_on
+from .volumes import map_files, open_series, region_labels_on
 
 
 def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose_volume0=None, enclose_volume1=None,
@@ -62,6 +63,8 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     claim = None
     if save_dir is not None:
         _not_in_use(session, save_dir)
+        inputs = map_files(initial, target, *([partition] if partition is not None else [])) + [resume]
+        check_inputs_kept(save_dir, job.training.settings.frames + 1, inputs, resume)
         output_folder(save_dir)
         claim = claim_folder(save_dir, f'cryotrans morph #{initial.id_string} to #{target.id_string} in ChimeraX')
     try:

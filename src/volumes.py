@@ -82,3 +82,13 @@ def open_series(session, frames, initial, name, model_id=None):
     session.models.add([series])
     series.scene_position = initial.scene_position
     return series
+
+
+def map_files(*volumes):
+    """The files the maps were read from (none for maps made in the session): what a command must not
+    write over."""
+    paths = []
+    for v in volumes:
+        path = getattr(v.data, 'path', None)
+        paths += [p for p in (path if isinstance(path, (list, tuple)) else [path]) if p]
+    return paths

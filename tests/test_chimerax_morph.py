@@ -232,6 +232,20 @@ def test_a_save_dir_that_cannot_hold_results_is_refused_before_anything_opens(se
     assert len([m for m in session.models.list() if m.parent is session.models.scene_root_model]) == 2
 
 
+
+def test_a_save_dir_holding_an_input_map_named_like_a_frame_is_refused(session, maps):
+    """saveDir would write over (or remove, as an older run's frame) the file a map was opened from."""
+    from chimerax.core.errors import UserError
+    import shutil
+    out = maps / 'out'
+    out.mkdir()
+    shutil.copy(maps / 'initial.mrc', out / 'frame_07.mrc')
+    run(session, f'open {out / "frame_07.mrc"}')
+    run(session, f'open {maps / "target.mrc"}')
+    with pytest.raises(UserError, match=r'cryotrans morph: .*frame_07.mrc is one of this command\'s inputs'):
+        run(session, f'cryotrans morph #1 to #2 steps 2 frames 3 saveDir {out}')
+    assert sorted(os.listdir(out)) == ['frame_07.mrc']
+
 def test_a_run_goes_on_from_its_checkpoint_with_more_steps(session, maps, tmp_path):
     from chimerax.core.errors import UserError
     from cryotrans_engine.checkpoint import load_checkpoint

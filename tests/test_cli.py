@@ -512,3 +512,21 @@ def test_a_signal_while_starting_or_writing_frames_ends_at_once_with_nothing_hal
                   f'and --resume {out / "flow.pt"}\n'
     assert sorted(os.listdir(out)) == ['flow.pt', 'loss.log']
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler       # handlers given back
+
+
+def test_no_command_writes_over_or_removes_its_own_inputs(tmp_path, capsys):
+    """Inputs inside the results folder, named like its outputs: refused before anything is written."""
+    argv = _pair_files(tmp_path)
+    run = tmp_path / 'run'
+    assert main(['morph', *argv, '--out', str(run), '--steps', '6', '--frames', '10']) == 0
+    before = {n: os.path.getmtime(run / n) for n in os.listdir(run)}
+    capsys.readouterr()
+    again = ['morph', str(run / 'frame_10.mrc'), argv[1], *argv[2:], '--steps', '6']
+    assert main(again + ['--out', str(run)]) == 2                       # frame_10.mrc would be written over
+    assert 'frame_10.mrc is one of this command\'s inputs' in capsys.readouterr().err
+    assert main(again[:1] + [str(run / 'frame_05.mrc')] + again[2:] + ['--frames', '2', '--out', str(run)]) == 2
+    assert 'frame_05.mrc is one of' in capsys.readouterr().err          # frame_05.mrc would be removed
+    assert main(['frames', str(run / 'flow.pt'), str(run / 'frame_10.mrc'), '--out', str(run)]) == 2
+    assert 'choose another folder for the results' in capsys.readouterr().err
+    assert {n: os.path.getmtime(run / n) for n in os.listdir(run)} == before
+    assert main(['morph', *argv, '--out', str(run), '--resume', str(run / 'flow.pt'), '--more', '2']) == 0

@@ -63,6 +63,7 @@ def _level(args, i, checkpoint=None):
 def run_morph(args):
     from .checkpoint import load_checkpoint
     from .job import MorphJob
+    from .files import check_inputs_kept
     from .maps import claim_folder, output_folder, read_map
     from .pair import prepare_pair
     if args.more and not args.resume:
@@ -78,6 +79,8 @@ def run_morph(args):
     pair = prepare_pair(initial, grid0, target, grid1, _level(args, 0, checkpoint), _level(args, 1, checkpoint),
                         regions=regions, regions_grid=grid_r)
     job = MorphJob(pair, settings, checkpoint, args.more)
+    check_inputs_kept(args.out, job.training.settings.frames + 1,
+                      (args.initial, args.target, args.truth, args.partition, args.resume), args.resume)
     output_folder(args.out)
     with claim_folder(args.out, f'cryotrans morph {os.path.basename(args.initial)}'):
         return _train(args, job, truth, checkpoint)
@@ -139,7 +142,7 @@ def _train(args, job, truth, checkpoint):
 
 
 def run_frames(args):
-    from .files import write_frames
+    from .files import check_inputs_kept, write_frames
     from .maps import claim_folder, output_folder, read_map
     from .trained import TrainedFlow
     flow = TrainedFlow.load(args.checkpoint)
@@ -148,6 +151,7 @@ def run_frames(args):
         frames = flow.frames(initial, grid, args.level0)
     except MapError as e:
         raise MapError(f'{args.initial}: {e}') from e
+    check_inputs_kept(args.out, len(frames), (args.checkpoint, args.initial))
     output_folder(args.out)
     with claim_folder(args.out, f'cryotrans frames {os.path.basename(args.checkpoint)}'):
         paths = write_frames(args.out, frames, grid)

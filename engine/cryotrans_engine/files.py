@@ -51,6 +51,21 @@ def write_frames(folder, frames, grid):
     return paths
 
 
+def check_inputs_kept(folder, frame_count, inputs, checkpoint=None):
+    """Refuse (OutputError) a results folder where writing frame_count frames, flow.pt and loss.log, or
+    removing an older run's frames, would write over or delete one of the command's inputs (paths; None
+    ignored).  checkpoint: the flow.pt being resumed, which the run goes on writing (the same run)."""
+    outputs = frame_paths(folder, frame_count) + glob.glob(os.path.join(glob.escape(folder), 'frame_*.mrc'))
+    outputs += [os.path.join(folder, name) for name in (CHECKPOINT, LOSS_LOG)]
+    written = {os.path.realpath(p) for p in outputs}
+    if checkpoint is not None:
+        written.discard(os.path.realpath(checkpoint))
+    for path in inputs:
+        if path is not None and os.path.realpath(path) in written:
+            raise OutputError(f'{path} is one of this command\'s inputs, and the results written to {folder} would '
+                              f'write over it or remove it: choose another folder for the results (or move the input)')
+
+
 def write_loss_log(path, losses):
     """loss.log: one line per step, written whole or not at all."""
     try:

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import CryoTransError, OutputError
-from .files import CHECKPOINT, LOSS_LOG, write_frames, write_loss_log
+from .files import CHECKPOINT, LOSS_LOG, check_inputs_kept, write_frames, write_loss_log
 from .levels import Levels
 from .maps import read_map
 from .motion import motion_lines, region_motions
@@ -151,6 +151,7 @@ def morph_files(initial, target, settings=None, out=None, level0=None, level1=No
     job = MorphJob(pair, settings, state, more)
     if out is None:
         return job.run(**run)
+    check_inputs_kept(out, job.training.settings.frames + 1, (initial, target, partition, resume), resume)
     output_folder(out)
     with claim_folder(out, f'cryotrans morph {os.path.basename(str(initial))}'):
         return job.run(out=out, **run)
