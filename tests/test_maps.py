@@ -1,3 +1,5 @@
+import os
+
 import mrcfile
 import numpy as np
 import pytest
@@ -135,3 +137,30 @@ def test_a_claim_is_held_until_released_and_a_second_in_this_process_is_refused(
             claim_folder(tmp_path / '.', 'run B')
     assert not (tmp_path / '.cryotrans-run').exists()
     claim_folder(tmp_path, 'run B').release()
+
+
+def test_a_skewed_cell_is_refused_not_read_as_rectangular(tmp_path):
+    import mrcfile
+    g = Grid((8, 8, 8), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+    write_map(tmp_path / 'm.mrc', np.ones(g.shape, np.float32), g)
+    with mrcfile.open(tmp_path / 'm.mrc', 'r+') as mrc:
+        mrc.header.cellb = (90.0, 90.0, 120.0)
+    with pytest.raises(MapError, match=r'm.mrc is on a skewed grid \(cell angles 90, 90, 120°, not 90°\)'):
+        read_map(tmp_path / 'm.mrc')
+    with mrcfile.open(tmp_path / 'm.mrc', 'r+') as mrc:
+        mrc.header.cellb = (0.0, 0.0, 0.0)                  # no angles given: read as rectangular, as ChimeraX does
+    assert read_map(tmp_path / 'm.mrc')[1] == g
+
+
+def test_written_maps_have_finite_header_statistics_and_follow_the_umask(tmp_path):
+    import mrcfile
+    g = Grid((8, 8, 8), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+    values = np.full(g.shape, 3e38, np.float32)
+    values[0] = -3e38
+    write_map(tmp_path / 'huge.mrc', values, g)
+    with mrcfile.open(tmp_path / 'huge.mrc') as mrc:
+        h = mrc.header
+        assert all(np.isfinite(float(x)) for x in (h.dmin, h.dmax, h.dmean, h.rms)) and float(h.dmax) == float(np.float32(3e38))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / 'huge.mrc').st_mode & 0o777 == 0o666 & ~umask

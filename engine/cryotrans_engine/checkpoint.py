@@ -13,6 +13,7 @@ import torch
 
 from .errors import CheckpointError, OutputError
 from .flow import Flow
+from .maps import follow_umask
 from .levels import LevelSpec
 from .objective import Stage
 from .schedule import Plan
@@ -79,6 +80,7 @@ def save_checkpoint(path, state):
     os.close(fd)
     try:
         torch.save(state, tmp)
+        follow_umask(tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:     # torch says a short write as "unexpected pos N vs M"
         os.unlink(tmp)

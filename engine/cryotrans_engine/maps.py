@@ -178,6 +178,11 @@ def read_map(path):
             if not all(np.isfinite(voxel + origin)) or max(map(abs, voxel + origin)) > 1e7:
                 raise MapError(f'{path}\'s header places it nowhere sensible (voxel size {voxel}, origin {origin} Å): '
                                f'fix the header (in ChimeraX: volume #N voxelSize S origin X,Y,Z, then save it)')
+            angles = tuple(float(a) for a in (h.cellb.alpha, h.cellb.beta, h.cellb.gamma))
+            if any(a != 0 for a in angles) and any(abs(a - 90) > 0.01 for a in angles):
+                raise MapError(f'{path} is on a skewed grid (cell angles {", ".join(f"{a:g}" for a in angles)}°, '
+                               f'not 90°): cryotrans needs a rectangular grid; resample the map onto one (in '
+                               f'ChimeraX: volume resample #N onGrid <a map with 90° angles>, then save it)')
             if min(voxel) <= 0:          # as ChimeraX reads a header without a cell: 1 Å voxels
                 voxel = (1.0, 1.0, 1.0)
             if origin == (0.0, 0.0, 0.0):
@@ -207,11 +212,32 @@ def write_map(path, values, grid):
             mrc.set_data(values)
             mrc.voxel_size = grid.voxel_size
             mrc.header.origin = grid.origin
-            mrc.update_header_stats()
+            _header_statistics(mrc.header, values)
+        follow_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _header_statistics(header, values):
+    """Minimum, maximum, mean and RMS deviation in the header, summed in double precision so that they
+    stay finite for huge values (float32 sums overflow), as the MRC 2014 format defines them."""
+    v = values.astype(np.float64)
+    top = float(np.finfo(np.float32).max)
+    mean = float(v.mean()) if v.size else 0.0
+    rms = float(np.sqrt(((v - mean) ** 2).mean())) if v.size else 0.0
+    header.dmin, header.dmax = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    header.dmean, header.rms = mean, min(rms, top)
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def follow_umask(path):
+    """A file made by mkstemp (0600) given the permissions of any file the user writes (0666 less the umask)."""
+    os.chmod(path, 0o666 & ~_UMASK)
 
 
 def normalise_pair(initial, target):

@@ -9,6 +9,7 @@ import tempfile
 import numpy as np
 
 from .errors import CryoTransError
+from .maps import follow_umask
 
 
 class ModelError(CryoTransError):
@@ -69,6 +70,7 @@ def write_model(path, structure, frames):
             out.make_mmcif_document().write_file(tmp)
         else:
             out.write_pdb(tmp)
+        follow_umask(tmp)
         os.replace(tmp, path)
     except BaseException as e:
         os.unlink(tmp)
