@@ -216,3 +216,13 @@ def test_time_left_in_words():
     minutes = lambda s: f'{s / 60:.0f} min' if s >= 120 else f'{s:.0f} s'      # noqa: E731 (the panel's)
     assert time_left_text(90, 420, minutes) == '90 s–7 min left'
     assert time_left_text(240, 420, minutes) == '4–7 min left'
+
+
+def test_a_network_too_wide_for_memory_is_refused_in_words_before_it_is_made():
+    pair, _ = big_pair(32, 6)
+    with pytest.raises(DeviceError, match=r'a velocity network 100000 wide and 3 deep needs 149 GB for its weights, '
+                                          r'their gradients and Adam\'s moments \(1 region\), and 8 GB is free: '
+                                          r'use a smaller width'):
+        Training(pair, Settings(width=100000), free_memory=(8 * GB, 'free'))
+    small = Training(pair, Settings(), free_memory=(8 * GB, 'free'))
+    assert small.memory.step > 4 * 4 * 10_600

@@ -161,3 +161,15 @@ def test_a_run_is_extended_from_its_checkpoint_on_its_last_stage_bit_for_bit(tmp
         Training(pair, settings, more=5)
     with pytest.raises(CheckpointError, match=r'steps 14 \(here 20\).*to train further, add more N'):
         Training(pair, Settings(steps=20, bin=0, seed=3), load_checkpoint(tmp_path / 'done.pt'))
+
+
+def test_settings_that_leave_nothing_to_train_are_refused_before_training():
+    from cryotrans_engine import MapError
+    pair = shifted_pair()
+    with pytest.raises(SettingsError, match=r'bin 40 is coarser than the map: its 20 voxels along the longest edge '
+                                            r'would become 1; use bin 5 at most, or 0 \(automatic\)'):
+        Training(pair, Settings(bin=40))
+    initial = blob(GRID, (16, 20, 20))
+    with pytest.raises(MapError, match=r'level0 -1 is below every voxel of the initial map \(its minimum is [0-9.e-]+\): '
+                                       r'the whole box would be the molecule; raise level0, or use level0 auto'):
+        prepare_pair(initial, GRID, blob(GRID, (24, 20, 20)), GRID, -1.0, 0.05, **QUIET)

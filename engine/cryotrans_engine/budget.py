@@ -84,6 +84,26 @@ def step_bytes(size, stage, settings, device_type, recompute, regions=1, activat
     return total
 
 
+def weight_bytes(settings, regions=1):
+    """The velocity networks' weights with their gradients and Adam's two moments (4 copies, float32):
+    nothing beside the particles' for the default width, but a very wide network is its weights."""
+    w, d = settings.width, settings.depth
+    per_field = (3 * w + w) + (d - 2) * (w * w + w) + (w * 3 + 3)
+    return 4 * 4 * per_field * regions
+
+
+def check_weights(device, settings, regions, free=None):
+    """Refuse in words a network whose weights alone cannot fit, before it is made (else the allocator's
+    traceback asks for terabytes)."""
+    need = weight_bytes(settings, regions)
+    free, where = free_memory(device) if free is None else free
+    if free is not None and need > free:
+        raise DeviceError(f'a velocity network {settings.width} wide and {settings.depth} deep needs {gb(need)} '
+                          f'for its weights, their gradients and Adam\'s moments ({regions} region'
+                          f'{"s" if regions > 1 else ""}), and {gb(free)} is {where}: use a smaller width '
+                          f'(the default is 100)')
+
+
 def frames_bytes(size, settings):
     """The frames made at the end (and at each refresh): every frame on the full grid, and the paths."""
     return (settings.frames + 1) * (size.voxels * 4 + size.particles * 3 * 4) + SPLAT * size.particles
@@ -114,7 +134,8 @@ def estimate(pair, settings, plan, device_type, recompute='auto', activation_bud
     sizes = stage_sizes(pair, plan) if sizes is None else sizes
     steps = [step_bytes(size, stage, settings, device_type, recompute, pair.region_count, budget)
              for size, stage in zip(sizes, plan)]
-    return MemoryEstimate(max(steps), frames_bytes(full_grid(pair), settings),
+    return MemoryEstimate(max(steps) + weight_bytes(settings, pair.region_count),
+                          frames_bytes(full_grid(pair), settings),
                           all(recomputes(size, settings, recompute, budget) for size in sizes))
 
 

@@ -91,6 +91,10 @@ def prepare_pair(initial, grid0, target, grid1, level0=None, level1=None, transf
         if values.max() <= 0:
             raise MapError(f'the {name} map has no density above {level} {value:.4g} (its maximum is '
                            f'{float(full.max()):.4g}); lower {level}, or use {level} auto')
+        if np.count_nonzero(values) == values.size:
+            raise MapError(f'{level} {value:.4g} is below every voxel of the {name} map (its minimum is '
+                           f'{float(full.min()):.4g}): the whole box would be the molecule; raise {level}, or use '
+                           f'{level} auto')
     if transform is not None or not same_grid(grid0, grid1):
         f1 = np.maximum(resample(f1, grid1, grid0, transform), 0)
         if f1.max() <= 0:

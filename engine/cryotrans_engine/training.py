@@ -17,7 +17,7 @@ import torch
 
 from .allocator import freed_memory_kept
 from .checkpoint import all_finite, check_flow, restore, save_checkpoint, state_of
-from .budget import StepClock, check_memory, gb, stage_sizes, step_cost
+from .budget import StepClock, check_memory, check_weights, gb, stage_sizes, step_cost
 from .flow import Flow
 from .errors import CryoTransError, DeviceError, SettingsError
 from .objective import StageData, objective
@@ -116,6 +116,18 @@ def _check_resolution(resolution, grid):
                        f'map\'s resolution in Å, e.g. 7')
 
 
+COARSEST = 4    # a grid binned by `bin` keeps at least this many voxels along its longest edge
+
+
+def _check_bin(factor, grid):
+    """A binning that leaves a grid to train on."""
+    most = max(grid.shape) // COARSEST
+    if factor > most:
+        raise SettingsError(f'bin {factor} is coarser than the map: its {max(grid.shape)} voxels along the longest '
+                            f'edge would become {-(-max(grid.shape) // factor)}; use bin {max(1, most)} at most, or '
+                            f'0 (automatic)')
+
+
 class Training:
     """One run: the prepared pair, the flow, its optimiser and how far along the schedule it is."""
 
@@ -128,8 +140,10 @@ class Training:
         if self.settings.refine and pair.target_map is None:
             raise SettingsError('refinement needs the target map as it is (prepare the pair with prepare_pair)')
         _check_resolution(self.settings.resolution, pair.grid)
+        _check_bin(self.settings.bin, pair.grid)
         self.device = choose_device(settings.device)
         self.plan = plan(pair.initial, pair.grid.voxel_size, self.settings, pair.region_count)
+        check_weights(self.device, self.settings, pair.region_count, free_memory)
         self.flow = new_flow(settings, pair.region_count).to(self.device)
         if self.plan[0].shared:
             self.flow.share_first_field()
