@@ -147,5 +147,5 @@ def summary(run):
         at = f' at {v.resolution:g} Å' if v.resolution else ''
         text += (f' Correlation with the target{at}: prediction {v.prediction:.3f}, initial map unmoved '
                  f'{v.initial:.3f}: ')
-        text += 'the prediction is better.' if v.better else 'POOR RESULT' + v.summary().split('POOR RESULT', 1)[1]
+        text += 'the prediction is better.' if v.better else v.advice()
     return text

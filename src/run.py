@@ -307,7 +307,8 @@ class MorphRun(Task):
         t = self.training
         where = 'closed' if self.series.deleted else f'#{self.series.id_string}'
         if self.running:
-            state = f'running, step {t.step}/{t.total_steps}, loss {_last_loss(t):.5g}'
+            state = (f'running, step {t.step}/{t.total_steps}, loss {_last_loss(t):.5g}' if t.losses else
+                     f'running, step 0/{t.total_steps}, no loss yet')
         elif self.state == FAILED:
             state = f'failed after {t.step}/{t.total_steps} steps: {self.error}'
         elif self.state == STOPPED:

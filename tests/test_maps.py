@@ -100,7 +100,7 @@ def test_prepare_normalises_and_resamples_onto_the_initial_grid():
 def test_prepare_rejects_a_target_with_nothing_above_level():
     g = Grid((8, 8, 8), (1, 1, 1), (0, 0, 0))
     with pytest.raises(MapError, match='level1'):
-        prepare_pair(blob(g, (4, 4, 4)), g, blob(g, (4, 4, 4)), g, 0.1, 5.0)
+        prepare_pair(blob(g, (4, 4, 4)), g, blob(g, (4, 4, 4)), g, 0.5, 5.0)
 
 
 def test_prepare_rejects_a_target_outside_the_initial_box():
@@ -164,3 +164,13 @@ def test_written_maps_have_finite_header_statistics_and_follow_the_umask(tmp_pat
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(tmp_path / 'huge.mrc').st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_file_of_zeros_says_it_holds_no_map_without_warnings(tmp_path):
+    import warnings
+    (tmp_path / 'zeros.mrc').write_bytes(bytes(8192))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        with pytest.raises(MapError, match=r'zeros.mrc holds no map: its header gives 0×0×0 voxels \(a file of zeros, '
+                                           r'or one not written whole\): copy or save it again'):
+            read_map(tmp_path / 'zeros.mrc')

@@ -32,3 +32,15 @@ def test_particles_that_were_not_the_molecule_make_a_poor_result_however_well_th
     assert fit.prediction > fit.initial and not fit.better
     assert 'encloses 0.15 × the volume' in fit.summary() and 'level0 auto' in fit.summary()
     assert judge(blob(G, (30, 24, 24), 3), initial, target, G.voxel_size, 8, coverage=1.3).better
+
+
+def test_a_stopped_run_is_called_unfinished_and_advice_never_asks_for_what_is_in_use():
+    from cryotrans_engine.verdict import Verdict
+    stopped = Verdict(0.50, 0.60, 7.0, 1.0, (1, 1250)).summary()
+    assert '(both at 7 Å). Stopped after 1 of 1250 steps: the flow is unfinished, train it further' in stopped
+    assert 'POOR RESULT' not in stopped
+    by_rule = Verdict(0.50, 0.60, 7.0, 1.0, None, True).summary()
+    assert 'POOR RESULT' in by_rule and 'level0 auto' not in by_rule and "the rule's level0 is in use" in by_rule
+    assert 'level0 auto' in Verdict(0.50, 0.60, 7.0, 1.0).summary()
+    off = Verdict(0.9, 0.6, 7.0, 0.2, (5, 100)).summary()       # the particles not the molecule: said even stopped
+    assert 'POOR RESULT' in off and 'were not the molecule' in off

@@ -165,14 +165,19 @@ def read_map(path):
                                f'({said.strip()}); the file is incomplete: copy or save it again')
             if mrc.data is None:
                 raise MapError(f'{path} is not an MRC/CCP4 map: its header is not one ({said.strip() or "no data"})')
+            h = mrc.header
+            if mrc.data.size == 0:
+                raise MapError(f'{path} holds no map: its header gives {int(h.nx)}×{int(h.ny)}×{int(h.nz)} voxels '
+                               f'(a file of zeros, or one not written whole): copy or save it again')
             if mrc.data.ndim != 3:
                 raise MapError(f'{path} holds a {mrc.data.ndim}D image, not a 3D density map')
-            h = mrc.header
             axes = (int(h.maps), int(h.mapr), int(h.mapc))   # file axes 0, 1, 2 hold these of x=1, y=2, z=3
             if sorted(axes) != [1, 2, 3]:
                 axes = (3, 2, 1)
             values = np.array(mrc.data.transpose(np.argsort([3 - a for a in axes])), dtype=np.float32, order='C')
-            vs = mrc.voxel_size
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')       # a cell of 0 over 0 voxels: nan, refused below in words
+                vs = mrc.voxel_size
             voxel = (float(vs.x), float(vs.y), float(vs.z))
             origin = (float(h.origin.x), float(h.origin.y), float(h.origin.z))
             if not all(np.isfinite(voxel + origin)) or max(map(abs, voxel + origin)) > 1e7:

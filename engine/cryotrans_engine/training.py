@@ -351,7 +351,9 @@ class Training:
         """How the last frame fits the target compared with the first (the initial map unmoved): verdict.py."""
         from .verdict import judge
         return judge(frames[-1], frames[0], self.pair.target_map, self.pair.grid.voxel_size,
-                     self.settings.resolution, self.pair.coverage)
+                     self.settings.resolution, self.pair.coverage,
+                     None if self.finished else (self.step, self.total_steps),
+                     self.pair.levels.initial.kind == 'rule')
 
     def frames(self):
         """The pseudo-trajectory on the full grid, in the initial map's units: M + 1 arrays."""

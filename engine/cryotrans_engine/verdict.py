@@ -32,6 +32,8 @@ class Verdict(NamedTuple):
     initial: float      # correlation of the initial map with the target
     resolution: float   # Å both were blurred to, or None (compared as they are)
     coverage: float = 1.0   # what the initial map's level encloses / what the target's does
+    stopped: tuple = None   # (steps done, steps planned) of a run stopped before its end
+    rule_level: bool = False    # the initial map's level is the rule's (level0 auto)
 
     @property
     def covered(self):
@@ -47,23 +49,35 @@ class Verdict(NamedTuple):
                'both as they are: give the resolution to compare at the target\'s')
         line = (f'correlation with the target: prediction {self.prediction:.3f}, initial map unmoved '
                 f'{self.initial:.3f} ({how})')
+        advice = self.advice()
+        return f'{line}. {advice}' if advice else line
+
+    def advice(self):
+        """What to make of a prediction that is not better ('' when it is): unfinished, or POOR RESULT and
+        what to change (never what is already in use)."""
         if self.better:
-            return line
+            return ''
+        if self.stopped and self.covered:
+            done, planned = self.stopped
+            return (f'Stopped after {done} of {planned} steps: the flow is unfinished, train it further (resume, '
+                    f'more) before judging it.')
+        level = ('encloseVolume0 with the molecule\'s volume (the rule\'s level0 is in use)' if self.rule_level else
+                 'level0 auto, or encloseVolume0 with the molecule\'s volume')
         if not self.covered:
-            return (f'{line}. POOR RESULT: the initial map\'s level encloses {self.coverage:.2f} × the volume '
-                    f'the target\'s level does, so the particles were not the molecule the target shows '
-                    f'and the prediction cannot be it either. Use level0 auto (or encloseVolume0 with the '
-                    f'molecule\'s volume).')
-        return (f'{line}. POOR RESULT: the prediction fits the target no better than the initial map '
-                f'does. Try a level enclosing the molecule (level0 auto, or encloseVolume0 with its volume), '
-                f'the target\'s resolution if not given, or a partition if domains move apart.')
+            return (f'POOR RESULT: the initial map\'s level encloses {self.coverage:.2f} × the volume the target\'s '
+                    f'level does, so the particles were not the molecule the target shows and the prediction '
+                    f'cannot be it either. Use {level}.')
+        return (f'POOR RESULT: the prediction fits the target no better than the initial map does. Try a level '
+                f'enclosing the molecule ({level}), the target\'s resolution if not given, or a partition if domains '
+                f'move apart.')
 
 
-def judge(prediction, initial, target, voxel_size, resolution=None, coverage=1.0):
-    """Compare prediction and initial map (same grid, [z, y, x]) with the target as it is."""
+def judge(prediction, initial, target, voxel_size, resolution=None, coverage=1.0, stopped=None, rule_level=False):
+    """Compare prediction and initial map (same grid, [z, y, x]) with the target as it is; stopped: (steps
+    done, planned) of a run stopped early; rule_level: the initial map's level is the rule's."""
     maps = [torch.as_tensor(m, dtype=torch.float32) for m in (prediction, initial)]
     if resolution:
         transfer = resolution_filter(maps[0].shape, voxel_size, resolution)
         maps = [at_resolution(m, transfer) for m in maps]
     a, b = (correlation(m.numpy(), target) for m in maps)
-    return Verdict(a, b, resolution, coverage)
+    return Verdict(a, b, resolution, coverage, stopped, rule_level)
