@@ -12,7 +12,7 @@ from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ListOf, 
                                     NonNegativeIntArg, OpenFileNameArg, Or, PositiveFloatArg, PositiveIntArg,
                                     SaveFolderNameArg)
 from chimerax.core.errors import UserError
-from chimerax.map import MapArg
+from chimerax.map import MapArg, MapsArg
 
 from cryotrans_engine import MorphJob, OutputError, Settings, SettingsError, load_checkpoint
 from cryotrans_engine.budget import gb
@@ -37,7 +37,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     resume: a flow.pt to go on from, with its settings and levels unless typed; more: steps
     beyond its run.
     """
-    target = to
+    initial, target = _the_two_maps(initial, to)
     if model_id is not None and session.models.have_id(model_id):
         raise UserError('model #%s already exists; choose another modelId' % '.'.join(map(str, model_id)))
     if target is initial:
@@ -113,6 +113,20 @@ def _start(session, initial, target, job, s, resume, partition, model_id, save_d
     return run
 
 
+def _the_two_maps(initial, to):
+    """The initial map and the target, or what to type: `cryotrans morph #1 #2` reads both maps as the
+    initial one (ChimeraX would say only 'Must specify one map, got 2')."""
+    if len(initial) == 1 and to is not None:
+        return initial[0], to
+    ids = ' '.join(f'#{v.id_string}' for v in initial)
+    if len(initial) == 2 and to is None:
+        raise UserError(f'give the target map after "to": cryotrans morph #{initial[0].id_string} to '
+                        f'#{initial[1].id_string}')
+    if to is None:
+        raise UserError(f'give the target map after "to": cryotrans morph {ids} to #N')
+    raise UserError(f'give one initial map, not {len(initial)} ({ids}): cryotrans morph #N to #{to.id_string}')
+
+
 def _not_in_use(session, save_dir):
     """A folder a running run writes to cannot take another's frames and checkpoint."""
     from .run import runs
@@ -155,7 +169,7 @@ def option_arg(option):
 LEVEL_ARG = Or(EnumOf(['auto']), FloatArg)
 
 morph_desc = CmdDesc(
-    required=[('initial', MapArg)],
+    required=[('initial', MapsArg)],
     keyword=[('to', MapArg),
              ('level0', LEVEL_ARG), ('level1', LEVEL_ARG),
              ('enclose_volume0', PositiveFloatArg), ('enclose_volume1', PositiveFloatArg),
@@ -166,5 +180,4 @@ morph_desc = CmdDesc(
              ('report_every', PositiveIntArg), ('model_id', ModelIdArg),
              ('save_dir', SaveFolderNameArg), ('wait', BoolArg),
              ('resume', OpenFileNameArg), ('more', PositiveIntArg)],
-    required_arguments=['to'],
     synopsis='morph a map onto another state\'s map by a learnt flow, as a volume series')

@@ -284,3 +284,14 @@ def test_a_large_map_moves_fewer_particles_a_step_and_a_coarse_stage_ends_when_i
     assert tuple(series.maps[-1].data.size) == (48, 48, 48)
     x0, x1 = centroid(series.maps[0].full_matrix(), g)[0], centroid(series.maps[-1].full_matrix(), g)[0]
     assert x1 - x0 > 3
+
+
+def test_two_maps_without_to_say_what_to_type(session, maps):
+    from chimerax.core.errors import UserError
+    open_pair(session, maps)
+    with pytest.raises(UserError, match=r'give the target map after "to": cryotrans morph #1 to #2$'):
+        run(session, 'cryotrans morph #1 #2')
+    with pytest.raises(UserError, match=r'give the target map after "to": cryotrans morph #1 to #N'):
+        run(session, 'cryotrans morph #1')
+    with pytest.raises(UserError, match=r'give one initial map, not 2 \(#1 #2\): cryotrans morph #N to #2'):
+        run(session, 'cryotrans morph #1,2 to #2')
