@@ -21,17 +21,20 @@ class _CryoTransAPI(BundleAPI):
 
     @staticmethod
     def get_class(class_name):
-        """For session restore: the panel's tool class."""
+        """For session restore: the panel's tool class, and what keeps the runs (run_session.py)."""
         if class_name == 'CryoTransTool':
             from .tool import CryoTransTool
             return CryoTransTool
+        if class_name == 'RunsInSession':
+            from .run_session import RunsInSession
+            return RunsInSession
         return None
 
     @staticmethod
     def register_command(bi, ci, logger):
         from chimerax.core.commands import register
         try:
-            from . import morph_command, move_command, partition_command, run_commands
+            from . import apply_command, morph_command, move_command, partition_command, run_commands
         except ImportError as e:
             from .pytorch_install import is_missing_pytorch
             if not is_missing_pytorch(e):
@@ -42,6 +45,7 @@ class _CryoTransAPI(BundleAPI):
             'cryotrans morph': (morph_command.morph_desc, morph_command.cryotrans_morph),
             'cryotrans partition': (partition_command.partition_desc, partition_command.cryotrans_partition),
             'cryotrans move': (move_command.move_desc, move_command.cryotrans_move),
+            'cryotrans apply': (apply_command.apply_desc, apply_command.cryotrans_apply),
             'cryotrans stop': (run_commands.stop_desc, run_commands.cryotrans_stop),
             'cryotrans list': (run_commands.list_desc, run_commands.cryotrans_list),
         }[ci.name]

@@ -6,15 +6,16 @@ trajectory as a volume series beside the inputs and hands the training to a back
 (run.py) that refreshes it.
 """
 
+import copy
 import os
 
 from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ListOf, ModelIdArg, NonNegativeFloatArg,
-                                    NonNegativeIntArg, OpenFileNameArg, Or, PositiveFloatArg, PositiveIntArg,
+                                    NonNegativeIntArg, Or, PositiveFloatArg, PositiveIntArg,
                                     SaveFolderNameArg)
 from chimerax.core.errors import UserError
 from chimerax.map import MapArg, MapsArg
 
-from cryotrans_engine import MorphJob, OutputError, Settings, SettingsError, load_checkpoint
+from cryotrans_engine import MorphJob, OutputError, Settings, SettingsError
 from cryotrans_engine.budget import gb
 from cryotrans_engine.files import check_inputs_kept
 from cryotrans_engine.maps import claim_folder, output_folder
@@ -22,9 +23,11 @@ from cryotrans_engine.partition import region_summary
 from cryotrans_engine.checkpoint import checkpoint_level, settings_to_resume
 from cryotrans_engine.settings import OPTIONS
 from cryotrans_engine.stage_notes import refinement_note
+from .flows import FlowArg, flow_of
 from .map_levels import morph_pair, typed_spec
 from .pytorch_install import cpu_build_note, no_cuda_message
 from .run import MorphRun
+from .run_session import keep_runs_in_sessions
 from .volumes import map_files, open_series, region_labels_on
 
 
@@ -34,8 +37,8 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     """Open the series at once, train in a worker thread that refreshes it, and return the series.
 
     wait (default: true without a GUI) returns only when training has ended, for scripts.
-    resume: a flow.pt to go on from, with its settings and levels unless typed; more: steps
-    beyond its run.
+    resume: the flow to go on from (a series whose run ended, or a flow.pt), with its settings and
+    levels unless typed; more: steps beyond its run.
     """
     initial, target = _the_two_maps(initial, to)
     if model_id is not None and session.models.have_id(model_id):
@@ -48,8 +51,12 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     if settings.get('device') == 'cuda' and not torch.cuda.is_available():
         raise UserError(f'cryotrans morph: {no_cuda_message(torch)}')
     if more and resume is None:
-        raise SettingsError('more adds steps to a run from its checkpoint: give resume <folder>/flow.pt too')
-    checkpoint = None if resume is None else load_checkpoint(resume)
+        raise SettingsError('more adds steps to a run from its flow: give resume #N (its series) or resume '
+                            '<folder>/flow.pt too')
+    checkpoint = origin = None
+    if resume is not None:
+        flow, origin = flow_of(session, resume)
+        checkpoint = copy.deepcopy(flow.state)      # training changes the optimiser state it is given in place
     if checkpoint is not None:       # the levels it was trained with, unless typed
         typed = tuple(checkpoint_level(checkpoint, i) if spec is None else spec for i, spec in enumerate(typed))
     if partition is not None and partition in (initial, target):
@@ -63,12 +70,13 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     claim = None
     if save_dir is not None:
         _not_in_use(session, save_dir)
-        inputs = map_files(initial, target, *([partition] if partition is not None else [])) + [resume]
-        check_inputs_kept(save_dir, job.training.settings.frames + 1, inputs, resume)
+        flow_file = resume if isinstance(resume, str) else None
+        inputs = map_files(initial, target, *([partition] if partition is not None else [])) + [flow_file]
+        check_inputs_kept(save_dir, job.training.settings.frames + 1, inputs, flow_file)
         output_folder(save_dir)
         claim = claim_folder(save_dir, f'cryotrans morph #{initial.id_string} to #{target.id_string} in ChimeraX')
     try:
-        run = _start(session, initial, target, job, s, resume, partition, model_id, save_dir,
+        run = _start(session, initial, target, job, s, origin, partition, model_id, save_dir,
                      report_every, color_regions, claim)
     except BaseException:
         if claim is not None:
@@ -84,7 +92,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     return run.series
 
 
-def _start(session, initial, target, job, s, resume, partition, model_id, save_dir, report_every,
+def _start(session, initial, target, job, s, origin, partition, model_id, save_dir, report_every,
            color_regions, claim):
     """Open the series (the initial map until the first refresh) and start training into it: the MorphRun."""
     pair, training = job.pair, job.training
@@ -97,7 +105,7 @@ def _start(session, initial, target, job, s, resume, partition, model_id, save_d
     initial.display = False
     session.logger.info(f'{name}: {int((pair.initial > 0).sum())} voxels of #{initial.id_string} above '
                         f'level {pair.level0:.4g} move onto #{target.id_string} above level {pair.level1:.4g}; '
-                        f'{s.steps} steps{_refinement(training, target)}{_resumed(training, resume)} on '
+                        f'{s.steps} steps{_refinement(training, target)}{_resumed(training, origin)} on '
                         f'{training.device} (memory about {gb(training.memory.total)}); '
                         f'{_particles_note(training)}frames as #{series.id_string}, '
                         f'refreshed every {report_every} steps'
@@ -109,6 +117,7 @@ def _start(session, initial, target, job, s, resume, partition, model_id, save_d
         if note:
             session.logger.warning(f'{name}: {note}')
     run = MorphRun(session, job, series, (initial, target), save_dir, report_every, color_regions, claim)
+    keep_runs_in_sessions(session)
     run.start()
     return run
 
@@ -133,8 +142,9 @@ def _not_in_use(session, save_dir):
     here = os.path.realpath(save_dir)
     for r in runs(session):
         if r.running and r.save_dir is not None and os.path.realpath(r.save_dir) == here:
-            raise OutputError(f'{save_dir} is where {r.name} (#{r.series.id_string}), still training, writes its '
-                           f'frames and flow.pt: choose another saveDir, or cryotrans stop #{r.series.id_string} first')
+            stop = 'cryotrans stop' + ('' if r.series.deleted else f' {r.where}')   # a closed series has no spec
+            raise OutputError(f'{save_dir} is where {r.name} ({r.where}), still training, writes its frames and '
+                              f'flow.pt: choose another saveDir, or {stop} first')
 
 
 def _particles_note(training):
@@ -145,9 +155,9 @@ def _particles_note(training):
             f'coarser binnings); ')
 
 
-def _resumed(training, resume):
+def _resumed(training, origin):
     more = f' and {training.more} more' if training.more else ''
-    return f'{more}, going on from step {training.step} of {resume}' if resume else ''
+    return f'{more}, going on from step {training.step} of {origin}' if origin else ''
 
 
 def _refinement(training, target):
@@ -179,5 +189,5 @@ morph_desc = CmdDesc(
              ('color_regions', BoolArg),
              ('report_every', PositiveIntArg), ('model_id', ModelIdArg),
              ('save_dir', SaveFolderNameArg), ('wait', BoolArg),
-             ('resume', OpenFileNameArg), ('more', PositiveIntArg)],
+             ('resume', FlowArg), ('more', PositiveIntArg)],
     synopsis='morph a map onto another state\'s map by a learnt flow, as a volume series')

@@ -10,13 +10,13 @@ from chimerax.atomic import StructureArg
 from chimerax.core.commands import CmdDesc, ModelIdArg, ModelArg
 from chimerax.core.errors import UserError
 
-from .run import pump, runs
+from .flows import ended_run
 from .structures import atoms_in_frame_of, moved_copy
 
 
 def cryotrans_move(session, structure, flow=None, model_id=None):
     """Move structure along the flow of a cryotrans series; returns the moved copy."""
-    run = _ended_run(session, flow)
+    run = ended_run(session, flow)
     trained = run.flow
     xyz = atoms_in_frame_of(structure, run.series)
     regions = trained.point_regions(xyz)
@@ -37,27 +37,6 @@ def cryotrans_move(session, structure, flow=None, model_id=None):
                         f'most; {len(frames)} coordinate sets, one per frame (coordset #{moved.id_string} plays '
                         f'them)')
     return moved
-
-
-def _ended_run(session, series):
-    """The run whose flow moves the atoms: of the series given, or the only one there is."""
-    pump(session)
-    known = runs(session)
-    if series is not None:
-        known = [r for r in known if r.series is series]
-        if not known:
-            raise UserError(f'#{series.id_string} is not a cryotrans series of this session: give the series '
-                            f'cryotrans morph opened (cryotrans list shows them)')
-    elif len(known) != 1:
-        raise UserError('give the series whose flow moves the atoms: flow #N (cryotrans list shows the runs)'
-                        if known else 'no cryotrans run in this session: run cryotrans morph first')
-    run = known[0]
-    if run.running:
-        raise UserError(f'{run.name} (#{run.series.id_string}) is still training: wait for it to end, or '
-                        f'cryotrans stop #{run.series.id_string} first')
-    if run.flow is None:
-        raise UserError(f'{run.name} (#{run.series.id_string}) ended without a flow ({run.error or "failed"})')
-    return run
 
 
 move_desc = CmdDesc(

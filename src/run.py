@@ -15,6 +15,9 @@ RUN_TRIGGER, always fired on the main thread with a RunEvent: 'started', 'progre
 (about once a second, with the losses since the last one), 'stage' (a new stage
 begins: refinement, or the regions of a partition going on alone), 'frames' (the
 series was refreshed) and 'ended' (finished, stopped or failed: see run.state).
+
+Session files keep each run with its series and flow (run_session.py); it comes back as a Run
+of another kind, listed and its flow used, with nothing left to train.
 """
 
 import atexit
@@ -82,8 +85,8 @@ def _run_triggers(session):
 
 
 def runs(session):
-    """The session's runs, running or ended, whose series is still open (or ending)."""
-    return session.tasks.find_by_class(MorphRun)
+    """The session's runs, running, ended or restored from a session file, whose series is still open (or ending)."""
+    return session.tasks.find_by_class(Run)
 
 
 def pump(session):
@@ -102,27 +105,82 @@ def refresh_due(spent, elapsed):
     return spent <= REFRESH_SHARE * elapsed
 
 
-class MorphRun(Task):
+class Run(Task):
+    """A run as the session lists it (`cryotrans list`, session.tasks) until its series closes, and the
+    flow it left: one training here (MorphRun) or one restored from a session file (run_session.py).
+
+    Not saved by session.tasks (SESSION_SAVE stays False): run_session.py saves runs with their series.
+    """
+
+    def __init__(self, session, series, name):
+        super().__init__(session)
+        self.series = series
+        self.name = name
+        self.label = '#' + series.id_string    # the series' id, for messages once it is closed
+        self.error = None         # why a failed run failed
+        self.verdict = None       # verdict.Verdict of a run that ended with frames
+        self.flow = None          # the engine's TrainedFlow of a run that ended with frames
+        self.unfinished = False   # restored from a session saved while it trained: it stopped there
+        self._handler = session.triggers.add_handler('remove models', self._models_removed)
+
+    @property
+    def running(self):
+        return self.state == TaskState.RUNNING
+
+    @property
+    def where(self):
+        """The series' id as a spec ('#3'), or what it was ('closed #3')."""
+        return f'closed {self.label}' if self.series.deleted else f'#{self.series.id_string}'
+
+    def pump(self, until_done=False):
+        """Apply what the run's worker handed over: nothing, but a MorphRun has one."""
+
+    def _models_removed(self, trigger, models):
+        """A closed series ends the run's listing once it no longer trains."""
+        if self.series in models and not self.running:
+            self._forget()
+        return DEREGISTER if self.series in models else None
+
+    def _forget(self):
+        if self.id in self.session.tasks:
+            self.session.tasks.remove(self)
+
+    def describe(self):
+        """One line for `cryotrans list` and `taskman list`."""
+        state = self._state_text()
+        if self.verdict is not None and not self.running:
+            state += f'; {self.verdict.summary()}'
+        return f'{self.where} {self.name}: {state}'
+
+    __str__ = describe
+
+    def _state_text(self):
+        if self.unfinished:
+            return f'stopped at step {self.step} of {self.total_steps} when the session was saved: unfinished'
+        if self.state == FAILED:
+            return f'failed after {self.step}/{self.total_steps} steps: {self.error}'
+        if self.state == STOPPED:
+            return f'stopped after {self.step}/{self.total_steps} steps, loss {self.last_loss:.5g}'
+        return f'finished, {self.step} steps, loss {self.last_loss:.5g}'
+
+
+class MorphRun(Run):
     """One training run and the MapSeries it refreshes; stays listed until the series closes."""
 
     def __init__(self, session, job, series, inputs, save_dir=None, report_every=50, color_regions=False,
                  claim=None):
         """job: the engine's MorphJob; claim: the save_dir's maps.FolderClaim, given up when the worker ends."""
-        super().__init__(session)
+        super().__init__(session, series, series.name)
+        self._watched = [(m, '#' + m.id_string) for m in (*inputs, series)]   # ids are gone once closed
         self._claim = claim
         self.job = job
         self.training = job.training
-        self.series = series
-        self.name = series.name
-        self._watched = [(m, '#' + m.id_string) for m in (*inputs, series)]   # ids are gone once closed
         self.save_dir = save_dir
         self.report_every = report_every
         self.color_regions = color_regions and job.pair.regions is not None
         self.shown_step = 0
-        self.error = None
+        self.shown_state = None   # the checkpoint of the flow whose frames the series shows (a copy)
         self.failure = None       # the message of a failed run
-        self.verdict = None       # verdict.Verdict of a run that ended with frames
-        self.flow = None          # the engine's TrainedFlow of a run that ended with frames
         self.waited = False       # a command waits for the end (and reports a failure itself)
         self.worker = None
         self._stop = threading.Event()
@@ -132,11 +190,18 @@ class MorphRun(Task):
         self._said = 0.0
         self._refreshing = 0.0      # seconds spent making frames for refreshes so far
         self._told = 0            # losses handed to listeners so far
-        self._handler = session.triggers.add_handler('remove models', self._models_removed)
 
     @property
-    def running(self):
-        return self.state == TaskState.RUNNING
+    def step(self):
+        return self.training.step
+
+    @property
+    def total_steps(self):
+        return self.training.total_steps
+
+    @property
+    def last_loss(self):
+        return _last_loss(self.training)
 
     @property
     def checkpoint_path(self):
@@ -148,6 +213,7 @@ class MorphRun(Task):
             import torch
             torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
         self.start_time = datetime.datetime.now()
+        self.shown_state = self.training.checkpoint(kept=True)     # before the worker trains: no step is half done
         self.worker = threading.Thread(target=self.run, name=self.name, daemon=True)
         self.state = TaskState.RUNNING
         self._tell(self._event('started'))
@@ -208,7 +274,7 @@ class MorphRun(Task):
         if p.step % self.report_every == 0 and p.step < p.total and refresh_due(self._refreshing, p.elapsed):
             began = time.perf_counter()
             frames = self.job.frames()
-            self._post(self._show, frames, p.step, self._region_paths())
+            self._post(self._show, frames, p.step, self._region_paths(), t.checkpoint(kept=True))
             self._refreshing += time.perf_counter() - began
         if p.step % self.report_every == 0 or time.monotonic() - self._said >= 1 or p.step == p.total:
             self._said = time.monotonic()
@@ -247,10 +313,13 @@ class MorphRun(Task):
         regions = np.repeat(np.arange(1, len(moving.sections) + 1), moving.sections)
         return [x.numpy() for x in path], regions
 
-    def _show(self, frames, step, region_paths=None):
-        """Main thread: copy the frames into the series' arrays in place, as map_filter does."""
+    def _show(self, frames, step, region_paths=None, state=None):
+        """Main thread: copy the frames into the series' arrays in place, as map_filter does; state: the
+        checkpoint they were made from, copied on the worker then (a session saved now keeps it)."""
         if self.series.deleted:
             return
+        if state is not None:
+            self.shown_state = state
         for v, values in zip(self.series.maps, frames):
             v.data.array[...] = values
             v.data.values_changed()
@@ -294,32 +363,13 @@ class MorphRun(Task):
         closed = [label for m, label in self._watched if m in models]
         if closed and self.running and not self._stop.is_set():
             self.stop(f'{", ".join(closed)} closed')
-        if self.series in models and not self.running:
-            self._forget()
-        return DEREGISTER if self.series in models else None
+        return super()._models_removed(trigger, models)
 
-    def _forget(self):
-        if self.id in self.session.tasks:
-            self.session.tasks.remove(self)
-
-    def describe(self):
-        """One line for `cryotrans list` and `taskman list`."""
-        t = self.training
-        where = 'closed' if self.series.deleted else f'#{self.series.id_string}'
+    def _state_text(self):
         if self.running:
-            state = (f'running, step {t.step}/{t.total_steps}, loss {_last_loss(t):.5g}' if t.losses else
-                     f'running, step 0/{t.total_steps}, no loss yet')
-        elif self.state == FAILED:
-            state = f'failed after {t.step}/{t.total_steps} steps: {self.error}'
-        elif self.state == STOPPED:
-            state = f'stopped after {t.step}/{t.total_steps} steps, loss {_last_loss(t):.5g}'
-        else:
-            state = f'finished, {t.step} steps, loss {_last_loss(t):.5g}'
-        if self.verdict is not None and not self.running:
-            state += f'; {self.verdict.summary()}'
-        return f'{where} {self.name}: {state}'
-
-    __str__ = describe
+            return (f'running, step {self.step}/{self.total_steps}, loss {self.last_loss:.5g}' if self.training.losses
+                    else f'running, step 0/{self.total_steps}, no loss yet')
+        return super()._state_text()
 
 
 def _last_loss(training):

@@ -63,15 +63,17 @@ def scene_pair(initial, target):
     return ScenePair((values0, values1), (grid0, grid1), transform, placed_target(values1, grid1, grid0, transform))
 
 
-def open_series(session, frames, initial, name, model_id=None):
-    """Add the frames as a MapSeries on the initial map's grid, shown like it, placed where it is.
+def open_series(session, frames, initial, name, model_id=None, grid=None):
+    """Add the frames as a MapSeries on the initial map's grid (or on grid, a Grid in its frame), shown
+    like it, placed where it is.
 
     Each frame gets its own copy of the values, which later refreshes overwrite in place.
     """
     from chimerax.map.volume import open_grids
     from chimerax.map_data import ArrayGridData
     d = initial.data
-    grids = [ArrayGridData(np.array(f, dtype=np.float32), origin=d.origin, step=d.step,
+    origin, step = (d.origin, d.step) if grid is None else (grid.origin, grid.voxel_size)
+    grids = [ArrayGridData(np.array(f, dtype=np.float32), origin=origin, step=step,
                            name=f'frame {i}') for i, f in enumerate(frames)]
     (series,), _ = open_grids(session, grids, name, vseries=True, show_dialog=False)
     for v in series.maps:

@@ -93,7 +93,8 @@ def test_stop_keeps_the_frames_writes_the_checkpoint_and_lists_it(session, pair,
     assert 3 <= run.training.step < 100000 and run.shown_step == run.training.step
     assert 'stopped (cryotrans stop) after' in log and 'frames as #3' in log and 'correlation' in log
     assert load_checkpoint(out / 'flow.pt')['step'] == run.training.step
-    assert sorted(os.listdir(out)) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)] + ['loss.log']
+    assert sorted(os.listdir(out)) == (['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
+                                       + ['loss.log', 'open_in_chimerax.py'])
     assert len(series.maps) == 4 and not series.deleted
     _, listed = cx(session, 'cryotrans list')
     assert f'#3 cryotrans #1 to #2: stopped after {run.training.step}/100000 steps' in listed

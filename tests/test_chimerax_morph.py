@@ -46,7 +46,7 @@ def test_the_installed_bundle_brings_its_command_and_help_page(session):
         sysconfig.get_paths()['purelib'], 'chimerax', 'cryotrans')
     bi = session.toolshed.find_bundle('ChimeraX-CryoTRANS', session.logger)
     assert [c.name for c in bi.commands] == ['cryotrans morph', 'cryotrans partition', 'cryotrans move',
-                                            'cryotrans stop', 'cryotrans list']
+                                            'cryotrans apply', 'cryotrans stop', 'cryotrans list']
     assert bi.get_path('docs') in get_help_directories()
     assert os.path.isfile(os.path.join(bi.get_path('docs'), 'user', 'commands', 'cryotrans.html'))
     wheel, = glob.glob(os.path.join(ROOT, 'dist', 'chimerax_cryotrans-*.whl'))
@@ -91,7 +91,8 @@ def test_frames_play_save_and_come_back_from_a_session_file(session, maps, tmp_p
     from chimerax.map_series import MapSeries
     open_pair(session, maps)
     series = run(session, f'cryotrans morph #1 to #2 steps 2 frames 3 saveDir {tmp_path / "out"}')
-    assert sorted(os.listdir(tmp_path / 'out')) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)] + ['loss.log']
+    assert sorted(os.listdir(tmp_path / 'out')) == (['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
+                                                    + ['loss.log', 'open_in_chimerax.py'])
     frames = [m.full_matrix().copy() for m in series.maps]
     run(session, 'vseries play #3')
     shown = []
@@ -188,12 +189,13 @@ def test_the_help_page_names_every_keyword_and_command_line_option():
     from cryotrans_engine.cli import parser
     from chimerax.cryotrans.morph_command import morph_desc
     from chimerax.cryotrans.partition_command import partition_desc
+    from chimerax.cryotrans.apply_command import apply_desc
     page = open(os.path.join(ROOT, 'docs', 'user', 'commands', 'cryotrans.html')).read()
 
     def camel(name):
         head, *rest = name.split('_')
         return head + ''.join(w.capitalize() for w in rest)
-    for desc in (morph_desc, partition_desc):
+    for desc in (morph_desc, partition_desc, apply_desc):
         for name in desc._keyword:
             assert f'<b>{camel(name)}</b>' in page, name
     morph = parser()._subparsers._group_actions[0].choices['morph']
@@ -258,7 +260,7 @@ def test_a_run_goes_on_from_its_checkpoint_with_more_steps(session, maps, tmp_pa
     assert state['step'] == 5 and state['settings']['seed'] == 4 and state['settings']['frames'] == 3
     _, text = logged(session, 'cryotrans list')
     assert '#4 cryotrans #1 to #2: finished, 5 steps' in text
-    with pytest.raises(UserError, match='more adds steps to a run from its checkpoint: give resume'):
+    with pytest.raises(UserError, match=r'more adds steps to a run from its flow: give resume #N \(its series\)'):
         run(session, 'cryotrans morph #1 to #2 more 2')
     with pytest.raises(UserError, match='not a CryoTRANS checkpoint'):
         run(session, f'cryotrans morph #1 to #2 resume {maps / "initial.mrc"}')

@@ -233,7 +233,7 @@ def test_a_partitioned_run_in_the_background_stops_keeping_its_frames_and_a_chec
     state = load_checkpoint(scene / 'out' / 'flow.pt')
     assert state['regions'].max() == 2 and state['step'] == job.training.step
     assert sorted(p.name for p in (scene / 'out').iterdir()) == (['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
-                                                                 + ['loss.log'])
+                                                                 + ['loss.log', 'open_in_chimerax.py'])
 
 
 def test_the_mouse_mode_places_markers_where_a_click_meets_the_maps_surface(session, scene):

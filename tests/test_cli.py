@@ -29,7 +29,7 @@ def test_morph_writes_frames_on_the_initial_grid_a_checkpoint_and_a_loss_log(map
     assert code == 0
     names = sorted(os.listdir(out))
     assert names == ['flow.pt', 'frame_00.mrc', 'frame_01.mrc', 'frame_02.mrc', 'frame_03.mrc', 'frame_04.mrc',
-                     'loss.log']
+                     'loss.log', 'open_in_chimerax.py']
     frames = [read_map(out / f'frame_{i:02d}.mrc') for i in range(5)]
     assert all(g == G0 for _, g in frames)
     first, last = frames[0][0], frames[-1][0]
@@ -339,7 +339,7 @@ def test_particles_limits_what_a_step_moves_and_a_negative_limit_is_refused(maps
     text = capsys.readouterr().out
     assert '461 particles' in text and 'schedule: w2 on the full grid (particles from bin 3), 4 steps' in text
     assert load_checkpoint(maps / 'few' / 'flow.pt')['settings']['particles'] == 40
-    assert len(os.listdir(maps / 'few')) == 13         # 11 frames, flow.pt, loss.log
+    assert len(os.listdir(maps / 'few')) == 14         # 11 frames, flow.pt, loss.log, open_in_chimerax.py
     assert main(base + ['--out', str(maps / 'bad'), '--particles', '-1']) == 2
     assert 'particles must be 0 (every particle in every step) or the most a step may move' in capsys.readouterr().err
     assert not os.path.exists(maps / 'bad')

@@ -50,7 +50,8 @@ def test_the_installed_cli_morphs_writes_frames_and_scores_them(fresh):
                            env=env, capture_output=True, encoding='utf-8', cwd=str(where))
     assert morph.returncode == 0, morph.stderr
     assert 'finished 4 frames' in morph.stdout and 'correlation with the target' in morph.stdout
-    assert sorted(os.listdir(out)) == ['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)] + ['loss.log']
+    assert sorted(os.listdir(out)) == (['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
+                                       + ['loss.log', 'open_in_chimerax.py'])
     fsc = subprocess.run([str(bin_dir / 'cryotrans'), 'fsc', str(out / 'frame_03.mrc'),
                           os.path.join(ADK, 'adk_closed_3A.mrc')], env=env, capture_output=True, encoding='utf-8')
     assert fsc.returncode == 0 and 'FSC(0.5)' in fsc.stdout, fsc.stderr

@@ -41,7 +41,7 @@ def test_a_job_gives_frames_flow_losses_levels_and_verdict(tmp_path):
     assert result.verdict.prediction > result.verdict.initial
     names = sorted(os.path.basename(f) for f in result.files)
     assert names == ['flow.pt', 'frame_00.mrc', 'frame_01.mrc', 'frame_02.mrc', 'frame_03.mrc', 'frame_04.mrc',
-                     'loss.log']
+                     'loss.log', 'open_in_chimerax.py']
     assert result.motions == [] and result.paths is None and result.step_seconds
 
 

@@ -5,6 +5,7 @@ losses, and what the flow needs to be used again: the grid of the initial map, t
 the regions and the settings (trained.py reads it as a TrainedFlow).
 """
 
+import io
 import os
 import tempfile
 from dataclasses import asdict, fields
@@ -22,9 +23,14 @@ from .settings import Settings
 CHECKPOINT_FORMAT = 1
 
 
-def state_of(training):
-    """The run's whole state as plain tensors and numbers (loads with weights_only=True)."""
+def state_of(training, kept=False):
+    """The run's whole state as plain tensors and numbers (loads with weights_only=True).
+
+    kept: with the weights and the optimiser's moments copied to the CPU, so that the state stays as
+    it is while the run trains on (the weights otherwise are the flow's own tensors, changed in place).
+    """
     g = training.pair.grid
+    own = _copied if kept else (lambda tensors: tensors)
     return {
         'format': CHECKPOINT_FORMAT,
         'settings': asdict(training.settings),
@@ -32,8 +38,8 @@ def state_of(training):
         'step': training.step,
         'more': training.more,
         'elapsed': training.elapsed,
-        'flow': training.flow.state_dict(),
-        'optimizer': training.optimizer.state_dict(),
+        'flow': own(training.flow.state_dict()),
+        'optimizer': own(training.optimizer.state_dict()),
         'losses': torch.tensor(training.losses, dtype=torch.float64),
         'penalties': torch.tensor(training.penalties, dtype=torch.float64),
         'scales': dict(training.scales),
@@ -44,6 +50,17 @@ def state_of(training):
         'peak': training.pair.peak,
         'regions': None if training.pair.regions is None else torch.from_numpy(training.pair.regions),
     }
+
+
+def _copied(value):
+    """A copy on the CPU of every tensor in nested dicts and lists (a state_dict)."""
+    if torch.is_tensor(value):
+        return value.detach().to('cpu', copy=True)
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copied(v) for v in value)
+    return value
 
 
 def restore(training, ckpt):
@@ -106,18 +123,35 @@ def checkpoint_level(checkpoint, i):
 
 def load_checkpoint(path):
     """Read a checkpoint safely (weights_only) and check it is one of ours."""
+    return _read(path, path)
+
+
+def checkpoint_bytes(state):
+    """A checkpoint as the bytes a flow.pt holds, to keep it inside another file (a ChimeraX session)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def checkpoint_from_bytes(data, name='the saved flow'):
+    """A checkpoint from checkpoint_bytes, read and checked as load_checkpoint reads a file."""
+    return _read(io.BytesIO(data), name)
+
+
+def _read(source, name):
+    """A checkpoint from a path or a file object, named in messages as name."""
     try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
+        state = torch.load(source, map_location='cpu', weights_only=True)
     except FileNotFoundError as e:
-        raise CheckpointError(f'{path}: no such checkpoint') from e
+        raise CheckpointError(f'{name}: no such checkpoint') from e
     except Exception as e:      # PyTorch's own message would advise unsafe loading: not ours to pass on
-        raise CheckpointError(f'{path}: not a CryoTRANS checkpoint (not a flow.pt that cryotrans wrote, '
+        raise CheckpointError(f'{name}: not a CryoTRANS checkpoint (not a flow.pt that cryotrans wrote, '
                        f'or a damaged one)') from e
     if not isinstance(state, dict) or state.get('format') != CHECKPOINT_FORMAT:
-        raise CheckpointError(f'{path}: not a CryoTRANS flow checkpoint (format {CHECKPOINT_FORMAT})')
+        raise CheckpointError(f'{name}: not a CryoTRANS flow checkpoint (format {CHECKPOINT_FORMAT})')
     missing = [k for k in ('settings', 'flow', 'step', 'grid', 'level0') if k not in state]
     if missing or not isinstance(state['settings'], dict):
-        raise CheckpointError(f'{path}: an incomplete CryoTRANS checkpoint (no {", ".join(missing) or "settings"})')
+        raise CheckpointError(f'{name}: an incomplete CryoTRANS checkpoint (no {", ".join(missing) or "settings"})')
     known = {f.name for f in fields(Settings)}
     state['settings'] = {k: v for k, v in state['settings'].items() if k in known}
     return state

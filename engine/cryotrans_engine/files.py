@@ -1,4 +1,5 @@
-"""What a run writes into its folder: the frames and the loss log, each whole or not at all."""
+"""What a run writes into its folder: the frames, the loss log and a script that shows the frames in
+ChimeraX, each whole or not at all."""
 
 import glob
 import os
@@ -9,6 +10,19 @@ from .maps import write_map
 
 CHECKPOINT = 'flow.pt'
 LOSS_LOG = 'loss.log'
+VIEWER = 'open_in_chimerax.py'
+
+# A Python script, not a .cxc: a command script cannot name the series it opens (its model number
+# depends on what else is open), and the level must be set on that series alone.
+_VIEWER_SCRIPT = """\
+# The frames of this cryotrans run as one volume series, shown at the level the run used ({level:.6g}):
+# open this file in ChimeraX (open <this folder>/{name}).
+import os
+from chimerax.core.commands import quote_path_if_necessary, run
+frames = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'frame_*.mrc')
+series, = run(session, f'open {{quote_path_if_necessary(frames)}} vseries true')
+run(session, f'volume #{{series.id_string}} level {level:.6g}')
+"""
 
 
 def frame_paths(folder, count):
@@ -77,3 +91,17 @@ def write_loss_log(path, losses):
         if os.path.exists(path + '.tmp'):
             os.unlink(path + '.tmp')
         raise
+
+
+def write_viewer(folder, level):
+    """open_in_chimerax.py: opened in ChimeraX, it opens the folder's frames as one volume series shown
+    at level (the initial map's, in its units: the frames'); returns its path."""
+    path = os.path.join(folder, VIEWER)
+    try:
+        with open(path + '.tmp', 'w') as f:
+            f.write(_VIEWER_SCRIPT.format(level=level, name=VIEWER))
+        os.replace(path + '.tmp', path)
+    except OSError as e:
+        raise OutputError(f'writing {path} failed ({e.strerror or e}); the frames are written: open them in '
+                          f'ChimeraX with open {os.path.join(folder, "frame_*.mrc")} vseries true') from e
+    return path

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import CryoTransError, OutputError
-from .files import CHECKPOINT, LOSS_LOG, check_inputs_kept, write_frames, write_loss_log
+from .files import CHECKPOINT, LOSS_LOG, check_inputs_kept, write_frames, write_loss_log, write_viewer
 from .levels import Levels
 from .maps import read_map
 from .motion import motion_lines, region_motions
@@ -71,7 +71,7 @@ class MorphJob:
 
     def run(self, progress=None, stop=None, out=None, checkpoint_every=50, paths=False):
         """Train until the end or until stop() is true, then make the frames, judge them and, with
-        out (a folder, held by the caller), write frames, flow.pt and loss.log there.
+        out (a folder, held by the caller), write frames, flow.pt, loss.log and open_in_chimerax.py there.
 
         progress(Progress) is called after each step.  paths: also give each particle's path
         (for colouring by region).  A run that fails keeps its last good checkpoint and loss log
@@ -104,6 +104,7 @@ class MorphJob:
                 files = write_frames(out, frames, t.pair.grid) + files
             except CryoTransError as e:
                 raise OutputError(f'{e}; {again} again') from e
+            files.append(write_viewer(out, t.pair.level0))
         want = paths or t.pair.regions is not None
         particle_paths = t.paths() if want else None
         motions = region_motions(*particle_paths) if t.pair.regions is not None else []

@@ -16,7 +16,8 @@ from .errors import MapError
 from .levels import above_level
 from .maps import Grid, resample as resample_map
 from .partition import region_labels
-from .checkpoint import check_flow, flow_from_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (check_flow, checkpoint_bytes, checkpoint_from_bytes, flow_from_checkpoint, load_checkpoint,
+                         save_checkpoint)
 from .training import trajectory_frames
 
 
@@ -48,9 +49,18 @@ class TrainedFlow:
         check_flow(training.flow)
         return cls(state)
 
+    @classmethod
+    def from_bytes(cls, data, name='the saved flow'):
+        """A flow kept as to_bytes gave it (CheckpointError, naming it, when the bytes are not one)."""
+        return cls(checkpoint_from_bytes(data, name))
+
     def save(self, path):
         """Write it as flow.pt, atomically (an interrupted write keeps the file that was there)."""
         save_checkpoint(path, self.state)
+
+    def to_bytes(self):
+        """The bytes of its flow.pt, for keeping it inside another file (a ChimeraX session)."""
+        return checkpoint_bytes(self.state)
 
     @property
     def settings(self):
@@ -80,8 +90,7 @@ class TrainedFlow:
         on that grid.
         """
         values = np.asarray(values, np.float32)
-        fits = same_box(grid, self.grid) and (self.regions is None or tuple(grid.shape) == self.regions.shape)
-        if not fits:
+        if not self.fits(grid):
             if not resample:
                 raise MapError(self._other_grid(grid))
             values, grid = resample_map(values, grid, self.grid), self.grid
@@ -92,6 +101,10 @@ class TrainedFlow:
             raise MapError(f'no density above level {level:.4g}: lower the level')
         regions = None if self.regions is None else region_labels(self.regions, kept > 0)
         return trajectory_frames(self.flow, kept / peak, grid, peak, device, regions)
+
+    def fits(self, grid):
+        """Whether a map on this grid can be moved as it is: it fills the flow's box (with regions: on its grid)."""
+        return same_box(grid, self.grid) and (self.regions is None or tuple(grid.shape) == self.regions.shape)
 
     def _other_grid(self, grid):
         if not same_box(grid, self.grid):

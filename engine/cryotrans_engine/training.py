@@ -343,9 +343,10 @@ class Training:
                                    self.settings)
         self._check_mass(moving, density)
 
-    def checkpoint(self):
-        """The run's whole state as plain tensors and numbers (checkpoint.py; loads with weights_only=True)."""
-        return state_of(self)
+    def checkpoint(self, kept=False):
+        """The run's whole state as plain tensors and numbers (checkpoint.py; loads with weights_only=True);
+        kept: a copy that stays as it is while training goes on."""
+        return state_of(self, kept)
 
     def verdict(self, frames):
         """How the last frame fits the target compared with the first (the initial map unmoved): verdict.py."""
