@@ -34,7 +34,7 @@ class _CryoTransAPI(BundleAPI):
     def register_command(bi, ci, logger):
         from chimerax.core.commands import register
         try:
-            from . import apply_command, morph_command, move_command, partition_command, run_commands
+            from . import apply_command, fsc_command, morph_command, move_command, partition_command, run_commands
         except ImportError as e:
             from .pytorch_install import is_missing_pytorch
             if not is_missing_pytorch(e):
@@ -46,6 +46,7 @@ class _CryoTransAPI(BundleAPI):
             'cryotrans partition': (partition_command.partition_desc, partition_command.cryotrans_partition),
             'cryotrans move': (move_command.move_desc, move_command.cryotrans_move),
             'cryotrans apply': (apply_command.apply_desc, apply_command.cryotrans_apply),
+            'cryotrans fsc': (fsc_command.fsc_desc, fsc_command.cryotrans_fsc),
             'cryotrans stop': (run_commands.stop_desc, run_commands.cryotrans_stop),
             'cryotrans list': (run_commands.list_desc, run_commands.cryotrans_list),
         }[ci.name]

@@ -46,7 +46,7 @@ def test_the_installed_bundle_brings_its_command_and_help_page(session):
         sysconfig.get_paths()['purelib'], 'chimerax', 'cryotrans')
     bi = session.toolshed.find_bundle('ChimeraX-CryoTRANS', session.logger)
     assert [c.name for c in bi.commands] == ['cryotrans morph', 'cryotrans partition', 'cryotrans move',
-                                            'cryotrans apply', 'cryotrans stop', 'cryotrans list']
+                                            'cryotrans apply', 'cryotrans fsc', 'cryotrans stop', 'cryotrans list']
     assert bi.get_path('docs') in get_help_directories()
     assert os.path.isfile(os.path.join(bi.get_path('docs'), 'user', 'commands', 'cryotrans.html'))
     wheel, = glob.glob(os.path.join(ROOT, 'dist', 'chimerax_cryotrans-*.whl'))
@@ -187,6 +187,7 @@ def test_the_headless_launcher_runs_commands_and_scripts_and_fails_on_errors(map
 
 def test_the_help_page_names_every_keyword_and_command_line_option():
     from cryotrans_engine.cli import parser
+    from chimerax.cryotrans.fsc_command import fsc_desc
     from chimerax.cryotrans.morph_command import morph_desc
     from chimerax.cryotrans.partition_command import partition_desc
     from chimerax.cryotrans.apply_command import apply_desc
@@ -195,14 +196,14 @@ def test_the_help_page_names_every_keyword_and_command_line_option():
     def camel(name):
         head, *rest = name.split('_')
         return head + ''.join(w.capitalize() for w in rest)
-    for desc in (morph_desc, partition_desc, apply_desc):
+    for desc in (morph_desc, partition_desc, apply_desc, fsc_desc):
         for name in desc._keyword:
             assert f'<b>{camel(name)}</b>' in page, name
-    morph = parser()._subparsers._group_actions[0].choices['morph']
-    for action in morph._actions:
-        for option in action.option_strings:
-            if option.startswith('--') and option != '--help':
-                assert option in page, option
+    for command in ('morph', 'fsc'):
+        for action in parser()._subparsers._group_actions[0].choices[command]._actions:
+            for option in action.option_strings:
+                if option.startswith('--') and option != '--help':
+                    assert option in page, option
 
 
 def test_a_diverging_run_fails_the_command_keeps_its_series_and_is_listed_as_failed(session, maps):

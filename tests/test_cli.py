@@ -37,7 +37,12 @@ def test_morph_writes_frames_on_the_initial_grid_a_checkpoint_and_a_loss_log(map
     assert centroid(last, G0)[0] > centroid(first, G0)[0] + 2      # moved towards the target
     assert len(open(out / 'loss.log').read().split('\n')) == 42
     text = capsys.readouterr().out
-    assert 'step 20/40' in text and 'step 40/40' in text and 'FSC(0.5) vs truth' in text
+    assert 'step 20/40' in text and 'step 40/40' in text
+    (line,) = [line for line in text.splitlines() if line.startswith('FSC(0.5) vs truth')]
+    assert main(['fsc', str(out / 'frame_04.mrc'), str(maps / 'target.mrc')]) == 0    # the same definition
+    generated = capsys.readouterr().out.split(',')[0].removeprefix('FSC(0.5) ')
+    assert line == (f'FSC(0.5) vs truth, as cryotrans fsc MAP TRUTH gives it: generated {generated}, target 3.40 Å '
+                    f'(Nyquist: above 0.5 at every shell), initial ' + line.split('initial ')[1])
     assert 'correlation with the target: prediction' in text and 'POOR RESULT' not in text   # a good run
     assert 'both as they are: give the resolution' in text
 
@@ -106,6 +111,57 @@ def test_installed_command_runs_fsc(maps):
     result = subprocess.run([command, 'fsc', str(maps / 'initial.mrc'), str(maps / 'initial.mrc')],
                             capture_output=True, encoding='utf-8', check=True)
     assert 'FSC(0.5) 4.00 Å' in result.stdout and 'correlation 1.0000' in result.stdout
+
+
+def test_fsc_within_a_mask_on_another_grid_and_its_curve_as_csv(maps, capsys):
+    """Two maps alike at one blob and not at another: within a soft mask of the first blob (on the
+    target's grid, read at the first map's voxels) they are one map."""
+    write_map(maps / 'a.mrc', 4 * blob(G0, (20, 14, 22)) + blob(G0, (38, 14, 22)), G0)
+    write_map(maps / 'b.mrc', 4 * blob(G0, (20, 14, 22)) + blob(G0, (36, 18, 20)), G0)
+    write_map(maps / 'mask.mrc', np.clip(blob(G1, (20, 14, 22)) / 0.3, 0, 1), G1)    # 1 out to 6 Å, then soft
+    pair = [str(maps / 'a.mrc'), str(maps / 'b.mrc')]
+    assert main(['fsc', *pair]) == 0
+    whole = capsys.readouterr().out
+    assert main(['fsc', *pair, '--mask', str(maps / 'mask.mrc'), '--csv', str(maps / 'curve.csv')]) == 0
+    masked = capsys.readouterr().out
+    assert masked.endswith(f'(within the mask); curve in {maps / "curve.csv"}\n')
+    assert float(masked.split('correlation ')[1].split()[0]) > 0.999 > float(whole.split('correlation ')[1].split()[0])
+    rows = (maps / 'curve.csv').read_text().splitlines()
+    assert rows[0] == 'shell,frequency_per_A,resolution_A,fsc'
+    cells = [r.split(',') for r in rows[1:]]
+    assert [int(c[0]) for c in cells] == list(range(len(cells))) and len(cells) == 11   # 1/(20 × 2 Å) steps to 1/4 Å
+    assert cells[0][1:3] == ['0', 'inf'] and float(cells[-1][2]) == pytest.approx(4.0)
+    assert all(float(c[1]) * float(c[2]) == pytest.approx(1, rel=1e-5) for c in cells[1:])
+    assert all(-1 <= float(c[3]) <= 1 for c in cells)
+
+
+def test_a_truth_that_cannot_be_compared_is_refused_before_training(maps, capsys):
+    far = Grid(G1.shape, G1.voxel_size, (400.0, -6.0, 4.0))
+    write_map(maps / 'far.mrc', blob(far, (430, 14, 22)), far)
+    assert main(['morph', str(maps / 'initial.mrc'), str(maps / 'target.mrc'), '--out', str(maps / 'out'),
+                 '--truth', str(maps / 'far.mrc')]) == 2
+    assert f'{maps / "far.mrc"} does not overlap {maps / "target.mrc"} where they sit' in capsys.readouterr().err
+    assert not (maps / 'out').exists()
+
+
+@pytest.mark.parametrize('make, said', [
+    (lambda d: write_map(d / 'b.mrc', blob(Grid(G0.shape, G0.voxel_size, (300.0, 0.0, 0.0)), (328, 14, 22)),
+                         Grid(G0.shape, G0.voxel_size, (300.0, 0.0, 0.0))),
+     'b.mrc does not overlap'),
+    (lambda d: write_map(d / 'b.mrc', np.zeros(G0.shape, np.float32), G0), 'b.mrc is all zero'),
+    (lambda d: write_map(d / 'mask.mrc', 3 * blob(G0, (28, 14, 22)), G0), 'mask.mrc runs from'),
+    (lambda d: os.mkdir(d / 'curve.csv'), 'the FSC curve cannot be written to')])
+def test_fsc_refuses_what_cannot_be_compared_in_one_line_and_exit_2(maps, make, said):
+    write_map(maps / 'b.mrc', blob(G0, (28, 14, 22)), G0)
+    write_map(maps / 'mask.mrc', blob(G0, (28, 14, 22)), G0)
+    make(maps)
+    command = os.path.join(os.path.dirname(sys.executable), 'cryotrans')
+    result = subprocess.run([command, 'fsc', str(maps / 'initial.mrc'), str(maps / 'b.mrc'), '--mask',
+                             str(maps / 'mask.mrc'), '--csv', str(maps / 'curve.csv')],
+                            capture_output=True, encoding='utf-8')
+    assert result.returncode == 2 and result.stdout == ''
+    (line,) = result.stderr.splitlines()
+    assert line.startswith('cryotrans: error: ') and said in line
 
 
 def test_a_partitioned_morph_logs_each_region_and_its_frames_come_back_from_its_flow(maps, capsys):

@@ -21,7 +21,7 @@ def test_the_settings_and_the_package_load_without_torch_and_every_public_name_i
     code = ('import sys, cryotrans_engine.settings; assert "torch" not in sys.modules, "settings"; '
             'import cryotrans_engine; assert "torch" not in sys.modules, "package"; '
             'import cryotrans_engine.schedule; from cryotrans_engine import schedule; assert callable(schedule); '
-            'from cryotrans_engine import *; from cryotrans_engine import Training, MorphJob, TrainedFlow, resolution')
+            'from cryotrans_engine import *; from cryotrans_engine import Training, MorphJob, TrainedFlow, FSC, compare_maps')
     done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 

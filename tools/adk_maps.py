@@ -25,6 +25,7 @@ from pathlib import Path
 
 import mrcfile
 import numpy as np
+from cryotrans_engine import fsc_resolution
 
 SDIST_SPEC = "MDAnalysisTests==2.11.0"
 DATA_DIR = "mdanalysistests-2.11.0/MDAnalysisTests/data"
@@ -155,18 +156,18 @@ def simulate(xyz, z, origin, voxel, size, resolution):
     return grid.reshape(size, size, size)
 
 
-def radial_frequency(shape, voxel, half):
-    """|k| in 1/A for each Fourier component of a (z, y, x) grid."""
+def radial_frequency(shape, voxel):
+    """|k| in 1/A for each component of a (z, y, x) grid's real-input Fourier transform (rfftn)."""
     kz = np.fft.fftfreq(shape[0], d=voxel)[:, None, None]
     ky = np.fft.fftfreq(shape[1], d=voxel)[None, :, None]
-    kx = (np.fft.rfftfreq if half else np.fft.fftfreq)(shape[2], d=voxel)[None, None, :]
+    kx = np.fft.rfftfreq(shape[2], d=voxel)[None, None, :]
     return np.sqrt(kz ** 2 + ky ** 2 + kx ** 2)
 
 
 def lowpass(grid, voxel, resolution):
     """Zero Fourier components beyond 1/resolution so the map truly lacks finer detail."""
     f = np.fft.rfftn(grid)
-    f[radial_frequency(grid.shape, voxel, half=True) > 1.0 / resolution] = 0
+    f[radial_frequency(grid.shape, voxel) > 1.0 / resolution] = 0
     return np.fft.irfftn(f, s=grid.shape)
 
 
@@ -181,25 +182,6 @@ def write_map(path, grid, origin, voxel, scale=True):
         mrc.header.mapc, mrc.header.mapr, mrc.header.maps = 1, 2, 3
         mrc.header.label[0] = LABEL  # replaces mrcfile's timestamped label, for identical reruns
         mrc.update_header_stats()
-
-
-def _fsc_resolution(a, b, voxel):
-    """Resolution (A) where the map-to-map FSC first drops below 0.5, to judge the targets."""
-    fa, fb = np.fft.fftn(a), np.fft.fftn(b)
-    n = a.shape[0]
-    shell = np.rint(radial_frequency(a.shape, voxel, half=False) * n * voxel).astype(int).ravel()
-    nshell = n // 2 + 1
-    cross = np.bincount(shell, (fa * fb.conj()).real.ravel(), nshell + n)[:nshell]
-    pa = np.bincount(shell, (np.abs(fa) ** 2).ravel(), nshell + n)[:nshell]
-    pb = np.bincount(shell, (np.abs(fb) ** 2).ravel(), nshell + n)[:nshell]
-    denom = np.sqrt(pa * pb)
-    fsc = np.divide(cross, denom, out=np.zeros(nshell), where=denom > 0)
-    below = np.nonzero(fsc[1:] < 0.5)[0]
-    if below.size == 0:
-        return float("nan")
-    s = below[0] + 1
-    frac = (fsc[s - 1] - 0.5) / (fsc[s - 1] - fsc[s])
-    return n * voxel / (s - 1 + frac)
 
 
 def domain_of_residues(resseq):
@@ -295,7 +277,7 @@ def make_maps(sdist, out, voxel, size):
                   structs["closed"]["xyz"])
     write_readme(out, voxel, size, origin)
     for stem in ("adk_closed_7A", "adk_closed_5A", "adk_open_3A"):
-        res = _fsc_resolution(grids[stem], grids["adk_closed_3A"], voxel)
+        res = fsc_resolution(grids[stem], grids["adk_closed_3A"], (voxel,) * 3)
         print(f"FSC(0.5) {stem} vs adk_closed_3A: {res:.2f} A")
 
 

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from cryotrans_engine import fsc_curve, load_checkpoint, read_map, resolution
+from cryotrans_engine import compare_maps, load_checkpoint, read_map
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, 'data', 'adk')
@@ -35,8 +35,8 @@ def report(path, title, losses, curves, slices):
     ax.plot(np.arange(1, len(losses) + 1), losses)
     ax.set(xlabel='step', ylabel='loss', title='training loss')
     ax = fig.add_subplot(2, 2, 2)
-    for name, (freq, curve) in curves.items():
-        ax.plot(freq, curve, label=name)
+    for name, fsc in curves.items():
+        ax.plot(fsc.frequency, fsc.curve, label=name)
     ax.axhline(0.5, color='grey', lw=0.5)
     ax.axhline(0.143, color='grey', lw=0.5, ls='--')
     ax.set(xlabel='spatial frequency (1/Å)', ylabel='FSC vs truth', title='FSC against the true closed map')
@@ -67,7 +67,7 @@ def script(target_name, out, steps, device, quick):
 
 
 def run(target_name, out, steps, device, quick):
-    """Morph in headless ChimeraX by a .cxc script, then score the frames it saved."""
+    """Morph in headless ChimeraX by a .cxc script, then score the maps as `cryotrans fsc MAP TRUTH` does."""
     os.makedirs(out, exist_ok=True)
     cxc = os.path.join(out, 'morph.cxc')
     with open(cxc, 'w') as f:
@@ -76,19 +76,18 @@ def run(target_name, out, steps, device, quick):
     start = time.perf_counter()
     subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'chimerax_run.py'), cxc], check=True)
     wall = time.perf_counter() - start
-    initial, grid = read_map(os.path.join(DATA, 'adk_open_3A.mrc'))
-    target, _ = read_map(os.path.join(DATA, f'adk_closed_{target_name}.mrc'))
-    truth, _ = read_map(os.path.join(DATA, 'adk_closed_3A.mrc'))
-    generated, _ = read_map(os.path.join(out, 'prediction.mrc'))
+    maps = {name: read_map(path) for name, path in (
+        ('initial (open 3 Å)', os.path.join(DATA, 'adk_open_3A.mrc')),
+        (f'target (closed {target_name})', os.path.join(DATA, f'adk_closed_{target_name}.mrc')),
+        ('generated', os.path.join(out, 'prediction.mrc')))}
+    truth = read_map(os.path.join(DATA, 'adk_closed_3A.mrc'))
+    curves = {name: compare_maps(*m, *truth, names=(name, 'truth')) for name, m in maps.items()}
+    res = {name: (fsc.resolution(0.5), fsc.resolution(0.143)) for name, fsc in curves.items()}
     losses = load_checkpoint(os.path.join(out, 'flow.pt'))['losses'].numpy()
-    vs = grid.voxel_size
-    curves = {'initial (open 3 Å)': fsc_curve(initial, truth, vs),
-              f'target (closed {target_name})': fsc_curve(target, truth, vs),
-              'generated': fsc_curve(generated, truth, vs)}
-    res = {name: (resolution(*c, 0.5), resolution(*c, 0.143)) for name, c in curves.items()}
+    (initial, _), (target, _), (generated, _) = maps.values()
     report(os.path.join(out, 'report.png'), f'CryoTRANS demo: AdK open 3 Å -> closed {target_name}',
            losses, curves, {'initial': initial, f'target {target_name}': target,
-                            'generated': generated, 'truth 3 Å': truth})
+                            'generated': generated, 'truth 3 Å': truth[0]})
     for name, (r5, r143) in res.items():
         print(f'  FSC vs truth, {name:22s}: {r5:5.2f} Å at 0.5, {r143:5.2f} Å at 0.143')
     print(f'  wall time {wall:.1f} s (ChimeraX start to end); output in {out}', flush=True)

@@ -6,9 +6,10 @@ frames of a pseudo-trajectory whose last frame is the predicted map.
 
 The public surface: a job (MorphJob, or morph / morph_files in one call) runs a morph and
 gives a Result; a TrainedFlow is what a run leaves (flow.pt): frames of a map, points moved
-along the flow; errors name what went wrong (errors.py); every training option is declared
-in settings.py.  Each name is imported on first use, so that what needs no PyTorch (the
-settings, for ChimeraX's panel) loads none.
+along the flow; compare_maps judges a map against another (the one FSC definition, fsc.py);
+errors name what went wrong (errors.py); every training option is declared in settings.py.
+Each name is imported on first use, so that what needs no PyTorch (the settings, for
+ChimeraX's panel) loads none.
 """
 
 import importlib
@@ -27,7 +28,7 @@ _PUBLIC = {
     'checkpoint': ('save_checkpoint', 'load_checkpoint', 'flow_from_checkpoint'),
     'trained': ('TrainedFlow',),
     'job': ('MorphJob', 'Progress', 'Result', 'morph', 'morph_files'),
-    'fsc': ('fsc_curve', 'fsc_resolution', 'resolution', 'correlation'),
+    'fsc': ('FSC', 'compare_maps', 'map_fsc', 'fsc_resolution', 'correlation'),
 }
 _MODULE = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_MODULE)

@@ -3,7 +3,7 @@
     cryotrans morph INITIAL TARGET --out DIR [options]   train, write frames + checkpoint
     cryotrans frames CHECKPOINT INITIAL --out DIR        frames from a saved flow
     cryotrans move MODEL CHECKPOINT --out MOVED.pdb      an atomic model carried along a saved flow
-    cryotrans fsc MAP1 MAP2                              FSC resolution of two maps
+    cryotrans fsc MAP1 MAP2 [--mask M] [--csv C]         FSC of two maps (fsc.py: the definition)
 """
 
 import argparse
@@ -74,7 +74,7 @@ def run_morph(args):
         raise MapError(f'{args.initial} is both the initial and the target map: morph onto a map of the other state')
     initial, grid0 = read_map(args.initial)
     target, grid1 = read_map(args.target)
-    truth = read_map(args.truth) if args.truth else None      # read now: a bad file should not wait for training
+    truth = _truth(args, (initial, grid0), (target, grid1)) if args.truth else None   # a bad one should not wait
     regions, grid_r = read_map(args.partition) if args.partition else (None, None)
     pair = prepare_pair(initial, grid0, target, grid1, _level(args, 0, checkpoint), _level(args, 1, checkpoint),
                         regions=regions, regions_grid=grid_r)
@@ -89,8 +89,7 @@ def run_morph(args):
 def _train(args, job, truth, checkpoint):
     """Run the job into args.out (held by this run) and report."""
     from .budget import gb
-    from .fsc import fsc_resolution
-    from .maps import resample, same_grid
+    from .fsc import compare_maps
     from .partition import region_summary
     from .schedule import stage_text
     pair, training = job.pair, job.training
@@ -128,12 +127,10 @@ def _train(args, job, truth, checkpoint):
     for line in result.motion_lines:
         print(line)
     if truth is not None:
-        truth, gridt = truth
-        if not same_grid(gridt, grid0):
-            truth = resample(truth, gridt, grid0)
-        vs = grid0.voxel_size
-        print(f'FSC(0.5) vs truth: generated {fsc_resolution(result.frames[-1], truth, vs):.2f} Å, '
-              f'target {fsc_resolution(pair.target, truth, vs):.2f} Å')
+        values, grid, scores = truth
+        generated = compare_maps(result.frames[-1], grid0, values, grid, names=('the prediction', args.truth))
+        print('FSC(0.5) vs truth, as cryotrans fsc MAP TRUTH gives it: '
+              + ', '.join(f'{name} {fsc.text(0.5)}' for name, fsc in (('generated', generated), *scores)))
     if signals.signum is not None:
         print(f'{Stopped(signals.signum)} at step {result.steps} of {result.total_steps}: go on with the same command '
               f'and --resume {os.path.join(args.out, "flow.pt")}', flush=True)
@@ -182,16 +179,27 @@ def run_move(args):
     return 0
 
 
+def _truth(args, initial, target):
+    """--truth read, and the target and initial map files scored against it (before training, so that
+    a truth that cannot be compared is refused at once): (values, grid, [(name, FSC)])."""
+    from .fsc import compare_maps
+    from .maps import read_map
+    values, grid = read_map(args.truth)
+    return values, grid, [(name, compare_maps(*m, values, grid, names=(path, args.truth)))
+                          for name, m, path in (('target', target, args.target), ('initial', initial, args.initial))]
+
+
 def run_fsc(args):
-    from .fsc import correlation, fsc_resolution
-    from .maps import read_map, resample, same_grid
+    """FSC of two map files where their headers place them (fsc.py says how), optionally masked."""
+    from .fsc import compare_maps
+    from .maps import read_map
     a, grid_a = read_map(args.map1)
     b, grid_b = read_map(args.map2)
-    if not same_grid(grid_a, grid_b):
-        b = resample(b, grid_b, grid_a)
-    for cutoff in (0.5, 0.143):
-        print(f'FSC({cutoff}) {fsc_resolution(a, b, grid_a.voxel_size, cutoff):.2f} Å')
-    print(f'correlation {correlation(a, b):.4f}')
+    mask = (*read_map(args.mask), None) if args.mask else None
+    fsc = compare_maps(a, grid_a, b, grid_b, mask=mask, names=(args.map1, args.map2, args.mask))
+    if args.csv:
+        fsc.save_csv(args.csv)
+    print(fsc.summary() + (f'; curve in {args.csv}' if args.csv else ''))
     return 0
 
 
@@ -247,9 +255,15 @@ def parser():
     v.add_argument('--frames', action='store_true', help='write every frame as a model (1 … M + 1), not only the last')
     v.set_defaults(run=run_move)
 
-    c = sub.add_parser('fsc', help='FSC resolution and correlation of two maps')
-    c.add_argument('map1')
-    c.add_argument('map2')
+    c = sub.add_parser('fsc', help='FSC resolution and correlation of two maps',
+                       description='FSC of two maps where their headers place them: MAP2 is read at MAP1\'s '
+                                   'voxels; resolution at 0.5 and 0.143 and the real-space correlation.')
+    c.add_argument('map1', help='the map whose grid is used (MRC/CCP4)')
+    c.add_argument('map2', help='the map compared with it, read at its voxels')
+    c.add_argument('--mask', metavar='MASK.mrc', help='weights 0 (left out) to 1 (kept), soft edges allowed, '
+                                                      'read at MAP1\'s voxels; both maps are multiplied by it')
+    c.add_argument('--csv', metavar='CURVE.csv',
+                   help='write the curve: shell, frequency_per_A, resolution_A, fsc')
     c.set_defaults(run=run_fsc)
     return p
 
