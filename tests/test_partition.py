@@ -1,12 +1,14 @@
 """Partitions: one velocity field per region, labels on every grid, rigidity, rigid motions."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from cryotrans_engine import CheckpointError, Grid, MapError, SettingsError, Settings, Training, load_checkpoint, prepare_pair
+from cryotrans_engine import (CheckpointError, Grid, MapError, SettingsError, Settings, Training, flow_from_checkpoint,
+                              load_checkpoint, prepare_pair)
 from cryotrans_engine.flow import Flow, VelocityField
 from cryotrans_engine.motion import rigid_fit
 from cryotrans_engine.objective import Stage
@@ -205,8 +207,16 @@ def test_a_partitioned_rigid_run_resumes_bit_for_bit_and_its_checkpoint_holds_th
         assert len(straight.penalties) == 4 and all(p > 0 for p in straight.penalties)   # not while shared
         assert all(torch.equal(a, b) for a, b in zip(resumed.flow.parameters(), straight.flow.parameters()))
     other = prepare_pair(initial, GRID, target, GRID, 0.05, 0.05, regions=3 - labels, **QUIET)
-    with pytest.raises(CheckpointError, match='other maps'):
+    with pytest.raises(CheckpointError, match='other maps or levels than these: the region map differs'):
         Training(other, settings, state)
+    alone = prepare_pair(initial, GRID, target, GRID, 0.05, 0.05, **QUIET)
+    with pytest.raises(CheckpointError, match=r'trained with a partition into 2 regions: resume with the same region '
+                                              r'map \(partition, in the CLI --partition\)'):
+        Training(alone, dataclasses.replace(settings, rigidity=None), state)
+    edited = dict(state, settings=dict(state['settings'], width=50))
+    with pytest.raises(CheckpointError, match=r'the checkpoint\'s weights do not fit its own settings \(width 50, '
+                                              r'depth 3, 2 regions\): the file was changed or damaged'):
+        flow_from_checkpoint(edited)
 
 
 def test_two_regions_moving_apart_are_each_carried_their_own_way():

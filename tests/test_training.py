@@ -79,7 +79,8 @@ def test_checkpoint_holds_plain_data_and_makes_the_same_frames(tmp_path):
 def test_a_checkpoint_of_other_maps_is_refused(tmp_path):
     training = Training(shifted_pair(), Settings(steps=2))
     training.run(checkpoint_path=tmp_path / 'flow.pt')
-    with pytest.raises(CheckpointError, match='other maps'):
+    with pytest.raises(CheckpointError, match='other maps or levels than these: the target map \\(or its level1\\) '
+                                              'differs; resume with'):
         Training(shifted_pair(4.0), Settings(steps=2), load_checkpoint(tmp_path / 'flow.pt'))
 
 

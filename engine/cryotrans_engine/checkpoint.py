@@ -65,8 +65,7 @@ def _copied(value):
 
 def restore(training, ckpt):
     """Put a Training where a checkpoint of the same maps and settings left it (CheckpointError if not)."""
-    if ckpt.get('fingerprints') != training.pair.fingerprints():
-        raise CheckpointError('the checkpoint was trained on other maps or levels than these')
+    _same_maps(ckpt, training.pair)
     saved = ckpt['settings']        # as resolved when it was written
     here = asdict(training.settings)
     differ = [f'{k} {saved[k]} (here {here[k]})' for k in saved if k != 'device' and saved[k] != here[k]]
@@ -79,7 +78,7 @@ def restore(training, ckpt):
         stored = Plan(Stage(*stage) for stage in ckpt['schedule'])
         stored.lengthen_last(-int(ckpt.get('more', 0)))
         training.plan = stored
-    training.flow.load_state_dict(ckpt['flow'])
+    _load_weights(training.flow, ckpt)
     check_flow(training.flow)
     training.optimizer.load_state_dict(ckpt['optimizer'])   # refinement's own, past its first step
     training.step = int(ckpt['step'])
@@ -88,6 +87,36 @@ def restore(training, ckpt):
     training.scales = dict(ckpt.get('scales', {}))
     training.elapsed = float(ckpt.get('elapsed', 0.0))
     training.more = int(ckpt.get('more', 0))
+
+
+def _same_maps(ckpt, pair):
+    """The checkpoint's maps, levels and regions are these, or one line naming which differs."""
+    saved, here = ckpt.get('fingerprints') or {}, pair.fingerprints()
+    if saved == here:
+        return
+    count = int(ckpt['regions'].max()) if ckpt.get('regions') is not None else 1
+    if 'regions' in saved and 'regions' not in here:
+        raise CheckpointError(f'the checkpoint was trained with a partition into {count} regions: resume with the same '
+                              f'region map (partition, in the CLI --partition)')
+    if 'regions' in here and 'regions' not in saved:
+        raise CheckpointError('the checkpoint was trained without a partition: resume without one')
+    words = {'initial': 'the initial map (or its level0)', 'target': 'the target map (or its level1)',
+             'regions': 'the region map'}
+    differ = [words[name] for name in words if saved.get(name) != here.get(name)]
+    raise CheckpointError(f'the checkpoint was trained on other maps or levels than these: {" and ".join(differ)} '
+                          f'{"differs" if len(differ) == 1 else "differ"}; resume with the maps, levels and regions it '
+                          f'was trained on')
+
+
+def _load_weights(flow, state):
+    """The checkpoint's weights into a flow made from its settings, or one line when they do not fit."""
+    try:
+        flow.load_state_dict(state['flow'])
+    except (RuntimeError, KeyError) as e:
+        s = state['settings']
+        raise CheckpointError(f'the checkpoint\'s weights do not fit its own settings (width {s.get("width")}, depth '
+                              f'{s.get("depth")}, {flow.regions} region{"s" if flow.regions > 1 else ""}): the file was '
+                              f'changed or damaged; train again or use the flow.pt the run wrote') from e
 
 
 def save_checkpoint(path, state):
@@ -162,7 +191,7 @@ def flow_from_checkpoint(state):
     settings = Settings(**state['settings'])
     regions = state.get('regions')
     flow = Flow(settings.depth, settings.width, settings.frames, 1 if regions is None else int(regions.max()))
-    flow.load_state_dict(state['flow'])
+    _load_weights(flow, state)
     return check_flow(flow)
 
 
