@@ -10,6 +10,12 @@ def atoms_in_frame_of(structure, model):
     return model.scene_position.inverse() * structure.atoms.scene_coords
 
 
+def bonded_pairs(structure):
+    """The structure's bonds as pairs of atom indices (i, j) into structure.atoms."""
+    a, b = structure.bonds.atoms
+    return np.stack([structure.atoms.indices(a), structure.atoms.indices(b)], 1).astype(np.int64)
+
+
 def moved_copy(session, structure, frames_xyz, model, name):
     """A copy of the structure whose coordinate sets 1…M+1 are frames_xyz ((M+1, N, 3) in Å, in `model`'s
     coordinates), shown at the last (the moved model), added to the session beside the original."""

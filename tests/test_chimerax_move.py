@@ -26,3 +26,12 @@ def test_the_open_model_moved_along_a_short_adk_run_comes_most_of_the_way_to_the
     after = rmsd(ca_coords(moved), ca_coords(closed))
     assert before > 7.5 and after < 2.5, (before, after)        # 7.66 → 1.45 Å here
     assert f'3341 atoms of #3 moved along cryotrans #1 to #2 as #{moved.id_string}' in text
+    assert 'bonds kept at their lengths, and its angles' in text
+    a, b = moved.bonds.atoms
+    i, j = moved.atoms.indices(a), moved.atoms.indices(b)        # copies: the same atoms in the same order
+    fitted = session.models.list(model_id=(3,))[0]
+    length = lambda s: np.linalg.norm(s.atoms.scene_coords[i] - s.atoms.scene_coords[j], axis=1)
+    kept = np.abs(length(moved) - length(fitted))                   # the restraint pass keeps the chemistry
+    loose, _ = logged(session, f'cryotrans move #3 flow #{series.id_string} restrain false')
+    stretched = np.abs(length(loose) - length(fitted))
+    assert (kept > 0.2).sum() <= 5 and (stretched > 0.2).sum() > 50, ((kept > 0.2).sum(), (stretched > 0.2).sum())

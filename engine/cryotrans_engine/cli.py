@@ -158,23 +158,19 @@ def run_frames(args):
 
 def run_move(args):
     """An atomic model fitted into the initial map, moved along the flow: each atom by its region's field."""
-    from .models import read_model, write_model
+    from .carry import carry, carried_words
+    from .models import hydrogens, read_model, write_model
+    from .restraints import bonds_by_distance
     from .trained import TrainedFlow
     flow = TrainedFlow.load(args.checkpoint)
     if os.path.exists(args.out) and os.path.samefile(args.out, args.model):
         raise SettingsError(f'--out {args.out} is the model being moved: write the moved model to another file')
     structure, xyz = read_model(args.model)
-    regions = flow.point_regions(xyz)
-    times = [k / flow.frame_count for k in range(flow.frame_count + 1)] if args.frames else [1.0]
-    frames = [flow.move(xyz, t, regions) for t in times]
+    bonds = None if args.no_restrain else bonds_by_distance(xyz, hydrogens(structure))
+    frames, regions = carry(flow, xyz, bonds, every_frame=args.frames)
     write_model(args.out, structure, frames)
-    shift = ((frames[-1] - xyz) ** 2).sum(1) ** 0.5
-    per_region = ''
-    if flow.region_count > 1:
-        counts = [int((regions == r).sum()) for r in range(1, flow.region_count + 1)]
-        per_region = ' (' + ', '.join(f'region {r}: {n}' for r, n in enumerate(counts, 1)) + ' atoms)'
-    print(f'{len(xyz)} atoms of {args.model} moved along {args.checkpoint}{per_region}: {shift.mean():.2f} Å on '
-          f'average, {shift.max():.2f} Å at most; written to {args.out}'
+    print(f'{len(xyz)} atoms of {args.model} moved along {args.checkpoint}'
+          f'{carried_words(xyz, frames, regions, flow.region_count, bonds)}; written to {args.out}'
           + (f' as {len(frames)} models, one per frame' if args.frames else ''))
     return 0
 
@@ -253,6 +249,8 @@ def parser():
     v.add_argument('checkpoint', help='the flow.pt a run wrote')
     v.add_argument('--out', required=True, help='the moved model: .pdb, or .cif for mmCIF')
     v.add_argument('--frames', action='store_true', help='write every frame as a model (1 … M + 1), not only the last')
+    v.add_argument('--no-restrain', action='store_true',
+                   help='the flow\'s positions as they are, without keeping bond lengths and angles')
     v.set_defaults(run=run_move)
 
     c = sub.add_parser('fsc', help='FSC resolution and correlation of two maps',

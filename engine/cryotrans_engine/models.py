@@ -46,6 +46,13 @@ def _atoms(structure):
                 yield from residue
 
 
+def hydrogens(structure):
+    """Which atoms are hydrogens (N,): by element, or by name where the file gives no element column."""
+    return np.array([atom.element.name == 'H' or (atom.element.name in ('X', 'Hg', 'He', 'Hf', 'Ho')
+                                                   and atom.name.lstrip('0123456789').startswith('H'))
+                     for atom in _atoms(structure)], bool)
+
+
 def write_model(path, structure, frames):
     """Write a model whose atoms sit at frames[-1] (N, 3), or at each frame as models 1…M+1 when frames
     holds several, as PDB or mmCIF by the file's suffix; whole or not at all."""
