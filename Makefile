@@ -13,7 +13,7 @@ PEERS_ARGS ?=
 CHIMERAX ?=
 REALSIZE := data/realsize/tric_160_regions.mrc
 
-.PHONY: all test demo bench peers data realdata realsize levels install clean
+.PHONY: all test demo bench peers pictures data realdata realsize levels install clean
 
 all: $(BUNDLE)
 
@@ -48,6 +48,11 @@ bench: $(BUNDLE) $(REALSIZE)
 # Our morph vs ChimeraX `volume morph` (and MorphOT with PEERS_ARGS) on the AdK pair, in one run.
 peers: $(BUNDLE)
 	$(PY) tools/peers.py $(PEERS_ARGS)
+
+# The morph pictures in docs/pictures (README, help page), rendered offscreen by ChimeraX on the AdK
+# pair (about 2 min); needs Debian's libosmesa6 (apt-get install libosmesa6).
+pictures: $(BUNDLE)
+	OMP_NUM_THREADS=1 $(PY) tools/render_pictures.py
 
 # Regenerate the committed AdK maps from the MDAnalysisTests structures (downloads ~60 MB).
 data: $(BUNDLE)

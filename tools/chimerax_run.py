@@ -86,6 +86,12 @@ BUILTINS = [
         ('open command', 'Marker model', dict(want_path='true')),
         ('save command', 'Marker model', {}),
     ], {}),
+    # `save x.png` (tools/render_pictures.py; needs offscreen rendering: start_session(offscreen=True))
+    ('ChimeraX-ImageFormats', '1.2', 'chimerax.image_formats', (1, 1), False, [], [], [
+        ('data formats', 'Portable Network Graphics', dict(category='Image', nicknames='png',
+                                                           suffixes='.png', mime_types='image/png')),
+        ('save command', 'Portable Network Graphics', {}),
+    ], {}),
     ('ChimeraX-MapFilter', '2.0.1', 'chimerax.map_filter', (1, 1), False,   # volume morph: peers
      ['volume add', 'volume copy', 'volume gaussian', 'volume morph', 'volume resample',
       'volume scale', 'volume subtract', 'volume threshold', 'vop'], [], [], {}),
@@ -136,14 +142,17 @@ def _fix_grako():
 _session = None
 
 
-def start_session(state_dir=None):
+def start_session(state_dir=None, offscreen=False):
     """Return the process-wide headless ChimeraX Session (created on first call).
 
     state_dir: folder for XDG config/cache/data (user settings, toolshed cache, user site);
-    a fresh temporary folder when None."""
+    a fresh temporary folder when None. offscreen: render with OSMesa, so `save x.png` works
+    (needs Debian's libosmesa6 and PyOpenGL==3.1.7; sets PYOPENGL_PLATFORM=osmesa)."""
     global _session
     if _session is not None:
         return _session
+    if offscreen:
+        os.environ['PYOPENGL_PLATFORM'] = 'osmesa'   # before OpenGL is first imported
     if state_dir is None:
         import tempfile
         state_dir = tempfile.mkdtemp(prefix='chimerax-')
@@ -178,7 +187,7 @@ def start_session(state_dir=None):
 
     from chimerax.core import session as cxsession, core_settings, attributes, toolshed
     sess = cxsession.Session('ChimeraX', debug=False, silent=False, minimal=False,
-                             offscreen_rendering=False)
+                             offscreen_rendering=offscreen)
     core_settings.init(sess)
     cxsession.register_misc_commands(sess)
     attributes.RegAttrManager(sess)
