@@ -191,7 +191,7 @@ def test_the_help_page_names_every_keyword_and_command_line_option():
     from chimerax.cryotrans.morph_command import morph_desc
     from chimerax.cryotrans.partition_command import partition_desc
     from chimerax.cryotrans.apply_command import apply_desc
-    page = open(os.path.join(ROOT, 'docs', 'user', 'commands', 'cryotrans.html')).read()
+    page = open(os.path.join(ROOT, 'docs', 'user', 'commands', 'cryotrans.html'), encoding='utf-8').read()
 
     def camel(name):
         head, *rest = name.split('_')
