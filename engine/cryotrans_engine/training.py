@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .allocator import freed_memory_kept
-from .checkpoint import all_finite, check_flow, restore, save_checkpoint, state_of
+from .checkpoint import all_finite, restore, save_checkpoint, state_of
 from .budget import StepClock, check_memory, check_weights, gb, stage_sizes, step_cost
 from .flow import Flow
 from .errors import CryoTransError, DeviceError, SettingsError
