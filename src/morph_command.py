@@ -15,7 +15,7 @@ from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, FloatArg, ListOf, 
 from chimerax.core.errors import UserError
 from chimerax.map import MapArg, MapsArg
 
-from cryotrans_engine import MorphJob, OutputError, Settings, SettingsError
+from cryotrans_engine import MorphJob, OutputError, SettingsError
 from cryotrans_engine.budget import gb
 from cryotrans_engine.files import check_inputs_kept
 from cryotrans_engine.maps import claim_folder, output_folder
@@ -65,7 +65,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     labels = None if partition is None else region_labels_on(initial, partition)
     pair = morph_pair(session.logger, initial, target, typed, labels)
     given = {k: v for k, v in settings.items() if v is not None}
-    s = Settings(**given) if checkpoint is None else settings_to_resume(checkpoint, **given)
+    s = settings_to_resume(checkpoint, **given)
     job = MorphJob(pair, s, checkpoint, more)
     claim = None
     if save_dir is not None:

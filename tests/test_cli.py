@@ -133,6 +133,10 @@ def test_fsc_within_a_mask_on_another_grid_and_its_curve_as_csv(maps, capsys):
     assert cells[0][1:3] == ['0', 'inf'] and float(cells[-1][2]) == pytest.approx(4.0)
     assert all(float(c[1]) * float(c[2]) == pytest.approx(1, rel=1e-5) for c in cells[1:])
     assert all(-1 <= float(c[3]) <= 1 for c in cells)
+    before = (maps / 'mask.mrc').read_bytes()
+    assert main(['fsc', *pair, '--mask', str(maps / 'mask.mrc'), '--csv', str(maps / 'mask.mrc')]) == 2
+    assert 'mask.mrc is the mask: write the result to another file' in capsys.readouterr().err
+    assert (maps / 'mask.mrc').read_bytes() == before and not (maps / 'mask.mrc.tmp').exists()
 
 
 def test_a_truth_that_cannot_be_compared_is_refused_before_training(maps, capsys):
@@ -469,6 +473,8 @@ def test_move_carries_a_model_along_a_saved_flow_into_pdb_and_mmcif(tmp_path, ca
     assert np.allclose(every[-3:], after, atol=1e-3)
     assert main(['move', str(tmp_path / 'model.pdb'), flow, '--out', str(tmp_path / 'model.pdb')]) == 2
     assert 'is the model being moved' in capsys.readouterr().err
+    assert main(['move', str(tmp_path / 'model.pdb'), flow, '--out', flow]) == 2
+    assert 'flow.pt is the flow moving it' in capsys.readouterr().err and load_checkpoint(flow)['step'] == 120
     assert main(['move', str(tmp_path / 'nothing.pdb'), flow, '--out', str(tmp_path / 'x.pdb')]) == 2
     assert 'nothing.pdb: no such file' in capsys.readouterr().err
 

@@ -141,7 +141,10 @@ def save_checkpoint(path, state):
 
 def settings_to_resume(checkpoint, **given):
     """The settings a checkpoint was trained with, those given over them; the device is this
-    machine's own choice (auto), not the one the checkpoint was made on."""
+    machine's own choice (auto), not the one the checkpoint was made on.  Without a checkpoint
+    (None): those given over the defaults."""
+    if checkpoint is None:
+        return Settings(**given)
     return Settings(**{**checkpoint['settings'], 'device': Settings.device, **given})
 
 

@@ -14,7 +14,7 @@ import sys
 # the engine is imported by the command that needs it.
 from .errors import CryoTransError, MapError, SettingsError
 from .levels import LevelSpec
-from .settings import OPTIONS, Settings
+from .settings import OPTIONS
 from .signals import Signals, Stopped
 
 
@@ -24,7 +24,7 @@ def _settings(args, checkpoint=None):
     The run checks them (Training)."""
     from .checkpoint import settings_to_resume
     given = {o.name: getattr(args, o.name) for o in OPTIONS if getattr(args, o.name) is not None}
-    return Settings(**given) if checkpoint is None else settings_to_resume(checkpoint, **given)
+    return settings_to_resume(checkpoint, **given)
 
 
 def rigidity_values(text):
@@ -159,12 +159,12 @@ def run_frames(args):
 def run_move(args):
     """An atomic model fitted into the initial map, moved along the flow: each atom by its region's field."""
     from .carry import carry, carried_words
+    from .files import refuse_input
     from .models import hydrogens, read_model, write_model
     from .restraints import bonds_by_distance
     from .trained import TrainedFlow
+    refuse_input(args.out, [(args.model, 'the model being moved'), (args.checkpoint, 'the flow moving it')])
     flow = TrainedFlow.load(args.checkpoint)
-    if os.path.exists(args.out) and os.path.samefile(args.out, args.model):
-        raise SettingsError(f'--out {args.out} is the model being moved: write the moved model to another file')
     structure, xyz = read_model(args.model)
     bonds = None if args.no_restrain else bonds_by_distance(xyz, hydrogens(structure))
     frames, regions = carry(flow, xyz, bonds, every_frame=args.frames)
@@ -187,8 +187,12 @@ def _truth(args, initial, target):
 
 def run_fsc(args):
     """FSC of two map files where their headers place them (fsc.py says how), optionally masked."""
+    from .files import refuse_input
     from .fsc import compare_maps
     from .maps import read_map
+    if args.csv:
+        refuse_input(args.csv, [(args.map1, 'one of the maps compared'), (args.map2, 'one of the maps compared'),
+                                (args.mask, 'the mask')])
     a, grid_a = read_map(args.map1)
     b, grid_b = read_map(args.map2)
     mask = (*read_map(args.mask), None) if args.mask else None

@@ -80,12 +80,12 @@ def check_inputs_kept(folder, frame_count, inputs, checkpoint=None):
                               f'write over it or remove it: choose another folder for the results (or move the input)')
 
 
-def write_loss_log(path, losses):
-    """loss.log: one line per step, written whole or not at all."""
+def write_text(path, text):
+    """A text file written whole or not at all (a temporary file renamed into place; removed on any
+    failure or signal): what a reader finds is the old file or the new one."""
     try:
         with open(path + '.tmp', 'w') as f:
-            f.write('# step loss\n')
-            f.writelines(f'{i + 1} {loss:.9g}\n' for i, loss in enumerate(losses))
+            f.write(text)
         os.replace(path + '.tmp', path)
     except BaseException:
         if os.path.exists(path + '.tmp'):
@@ -93,14 +93,24 @@ def write_loss_log(path, losses):
         raise
 
 
+def refuse_input(path, inputs):
+    """Refuse (OutputError) writing to path when it is one of a command's inputs: (path, words) pairs."""
+    for given, words in inputs:
+        if given is not None and os.path.exists(path) and os.path.exists(given) and os.path.samefile(path, given):
+            raise OutputError(f'{path} is {words}: write the result to another file')
+
+
+def write_loss_log(path, losses):
+    """loss.log: one line per step, written whole or not at all."""
+    write_text(path, '# step loss\n' + ''.join(f'{i + 1} {loss:.9g}\n' for i, loss in enumerate(losses)))
+
+
 def write_viewer(folder, level):
     """open_in_chimerax.py: opened in ChimeraX, it opens the folder's frames as one volume series shown
     at level (the initial map's, in its units: the frames'); returns its path."""
     path = os.path.join(folder, VIEWER)
     try:
-        with open(path + '.tmp', 'w') as f:
-            f.write(_VIEWER_SCRIPT.format(level=level, name=VIEWER))
-        os.replace(path + '.tmp', path)
+        write_text(path, _VIEWER_SCRIPT.format(level=level, name=VIEWER))
     except OSError as e:
         raise OutputError(f'writing {path} failed ({e.strerror or e}); the frames are written: open them in '
                           f'ChimeraX with open {os.path.join(folder, "frame_*.mrc")} vseries true') from e

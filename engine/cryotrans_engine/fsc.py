@@ -69,11 +69,11 @@ class FSC:
 
     def save_csv(self, path):
         """The curve as CSV: shell, frequency (1/Å), resolution (Å), FSC; one row per shell."""
+        from .files import write_text
         try:
-            with open(path, 'w') as f:
-                f.write('shell,frequency_per_A,resolution_A,fsc\n')
-                f.writelines(f'{i},{k:.6g},{r:.6g},{c:.6f}\n' for i, (k, r, c) in
-                             enumerate(zip(self.frequency, self.shell_resolution, self.curve)))
+            write_text(str(path), 'shell,frequency_per_A,resolution_A,fsc\n' + ''.join(
+                f'{i},{k:.6g},{r:.6g},{c:.6f}\n'
+                for i, (k, r, c) in enumerate(zip(self.frequency, self.shell_resolution, self.curve))))
         except OSError as e:
             raise OutputError(f'the FSC curve cannot be written to {path} ({e.strerror or e}): '
                               f'choose another file') from e

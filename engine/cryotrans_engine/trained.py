@@ -15,7 +15,7 @@ import torch
 from .errors import MapError
 from .levels import above_level
 from .maps import Grid, resample as resample_map
-from .partition import region_labels
+from .partition import grow_labels, region_labels
 from .checkpoint import (check_flow, checkpoint_bytes, checkpoint_from_bytes, flow_from_checkpoint, load_checkpoint,
                          save_checkpoint)
 from .training import trajectory_frames
@@ -163,28 +163,13 @@ class TrainedFlow:
         ijk = np.rint((points - np.array(g.origin)) / np.array(g.voxel_size)).astype(np.int64)
         ijk = np.clip(ijk, 0, np.array(g.shape[::-1]) - 1)
         labels = self.regions
-        found = labels[ijk[:, 2], ijk[:, 1], ijk[:, 0]].astype(np.int64)
-        if (found == 0).any():
-            grown = _grown_labels(labels, self.flow.regions, lambda lab: (lab[ijk[:, 2], ijk[:, 1], ijk[:, 0]] > 0).all())
-            found = grown[ijk[:, 2], ijk[:, 1], ijk[:, 0]].astype(np.int64)
+        at = (ijk[:, 2], ijk[:, 1], ijk[:, 0])
+        found = labels[at].astype(np.int64)
+        if (found == 0).any():          # the regions grown to these voxels as to dust (partition.py)
+            asked = np.zeros(labels.shape, bool)
+            asked[at] = True
+            found = grow_labels(labels, asked, self.flow.regions)[at].astype(np.int64)
         return found
-
-
-def _grown_labels(labels, regions, enough):
-    """The region labels grown voxel by voxel into unlabelled voxels (each takes a neighbour's region)
-    until enough(grown) holds or nothing is left to grow: bounded by the box's size."""
-    one_hot = torch.nn.functional.one_hot(torch.from_numpy(labels.astype(np.int64)), regions + 1)
-    score = one_hot[..., 1:].permute(3, 0, 1, 2).float()[None]        # (1, R, nz, ny, nx)
-    grown = labels.copy()
-    for _ in range(max(labels.shape)):
-        labelled = score.sum(1, keepdim=True) > 0
-        if enough(grown) or bool(labelled.all()):
-            break
-        spread = torch.nn.functional.max_pool3d(score, 3, stride=1, padding=1)
-        score = torch.where(labelled, score, spread)
-        label = (score[0].argmax(0) + 1) * (score[0].amax(0) > 0)
-        grown = label.numpy().astype(labels.dtype)
-    return grown
 
 
 def same_box(a, b):
