@@ -209,8 +209,9 @@ def test_the_help_page_names_every_keyword_and_command_line_option():
 def test_a_diverging_run_fails_the_command_keeps_its_series_and_is_listed_as_failed(session, maps):
     from chimerax.core.errors import UserError
     open_pair(session, maps)
-    with pytest.raises(UserError, match=r'failed after 1 of 20 steps: training diverged at step 2 .*lower lr'):
+    with pytest.raises(UserError, match=r'failed after 1 of 20 steps: training diverged at step 2 .*lower lr') as e:
         run(session, 'cryotrans morph #1 to #2 steps 20 lr 1e5 bin 1')
+    assert 'no frames written' not in str(e.value) and '#3 keeps the frames of step' in str(e.value)   # no saveDir
     _, text = logged(session, 'cryotrans list')
     assert '#3 cryotrans #1 to #2: failed after 1/20 steps: training diverged' in text
     with pytest.raises(UserError, match='lr must be a positive number'):

@@ -84,8 +84,9 @@ class MorphJob:
         try:
             finished = t.run(tell, stop, checkpoint, checkpoint_every)
         except RunFailed as e:
-            if log is not None:
-                write_loss_log(log, t.losses)
+            if out is None:             # nothing was to be written: the caller says what it keeps
+                raise
+            write_loss_log(log, t.losses)
             raise RunFailed(f'{e}; no frames written, {_kept(checkpoint)}', e.step) from e
         files = []
         if log is not None:
