@@ -226,3 +226,26 @@ def test_a_network_too_wide_for_memory_is_refused_in_words_before_it_is_made():
         Training(pair, Settings(width=100000), free_memory=(8 * GB, 'free'))
     small = Training(pair, Settings(), free_memory=(8 * GB, 'free'))
     assert small.memory.step > 4 * 4 * 10_600
+
+
+def test_the_memory_available_is_read_from_the_system_and_is_at_most_its_physical_memory():
+    """psutil reads it (budget._system_available), on every system; the CPU's free memory is at most that."""
+    from cryotrans_engine.budget import _system_available, free_memory
+    available, where = _system_available()
+    physical = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    assert 0 < available <= physical and where == 'available on this machine'
+    assert 0 < free_memory('cpu')[0] <= physical
+
+
+def test_an_address_space_limit_counts_what_the_process_has_mapped_already():
+    """Under ulimit -v (set in a fresh process, at what it has mapped plus 1 GB) about 1 GB is left."""
+    script = ('import resource, psutil\n'
+              'from cryotrans_engine.budget import _address_space_left\n'
+              'limit = psutil.Process().memory_info().vms + (1 << 30)\n'
+              'resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))\n'
+              'left, where = _address_space_left()\n'
+              'print(left, where)\n')
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True).stdout
+    left, where = out.split(' ', 1)
+    assert 0.9 * GB < int(left) <= GB
+    assert where.startswith("left under this process's address-space limit (ulimit -v ")

@@ -17,8 +17,6 @@ the steps of the stage in force have been measured to take.
 """
 
 import math
-import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,31 +161,26 @@ def free_memory(device):
 
 
 def _system_available():
+    """What the system could give this run without swapping, as psutil reads it on Linux, macOS and
+    Windows (ChimeraX ships psutil); None, so no check, where it cannot tell."""
     try:
-        with open('/proc/meminfo') as f:
-            for line in f:
-                if line.startswith('MemAvailable:'):
-                    return int(line.split()[1]) * 1024, 'available on this machine'
-    except OSError:
-        pass
-    if sys.platform == 'darwin':        # no MemAvailable: physical memory, the most it could have
-        try:
-            return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES'), 'on this machine'
-        except (ValueError, OSError):
-            return None
-    return None
+        import psutil
+        return psutil.virtual_memory().available, 'available on this machine'
+    except (ImportError, OSError, RuntimeError):
+        return None
 
 
 def _address_space_left():
+    """What this process's address-space limit (ulimit -v, Unix) leaves it; None where there is none."""
     try:
+        import psutil
         import resource
         limit = resource.getrlimit(resource.RLIMIT_AS)[0]
         if limit == resource.RLIM_INFINITY:
             return None
-        with open('/proc/self/status') as f:
-            size = next(int(line.split()[1]) * 1024 for line in f if line.startswith('VmSize:'))
+        size = psutil.Process().memory_info().vms
         return max(0, limit - size), f'left under this process\'s address-space limit (ulimit -v {limit // 1024})'
-    except (ImportError, OSError, StopIteration, ValueError):
+    except (ImportError, OSError, ValueError):
         return None
 
 
