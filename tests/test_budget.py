@@ -187,23 +187,29 @@ def test_a_gpu_step_is_estimated_with_every_particle_in_one_block():
 
 
 def test_time_left_is_a_range_while_coarse_stages_may_end_early():
-    """A stage before the last may end at its 150th step and every 50th after (schedule.plateaued):
-    the time left runs from all of them ending at their first chance to all running as planned."""
+    """A stage before refinement may end at its 150th step and every 50th after (schedule.plateaued):
+    the time left runs from all of them ending at their first chance to all running as planned.
+    Without refinement (the published method) no stage ends early: one number."""
     from cryotrans_engine.schedule import fewest_steps
     assert [fewest_steps(done, 400) for done in (0, 149, 150, 199, 351, 399)] == [150, 150, 200, 200, 400, 400]
     assert fewest_steps(10, 120) == 120            # too short to be judged: runs its steps
     pair, _ = big_pair(64, 8)
-    t = Training(pair, Settings(particles=0, steps=400))
-    assert [(s.bin, s.steps) for s in t.plan] == [(2, 320), (1, 80)]
+    t = Training(pair, Settings(particles=0, steps=400, resolution=4.5, refine=80))
+    assert [(s.bin, s.steps, s.loss) for s in t.plan] == [(2, 400, 'w2'), (1, 80, 'refine')]
     assert t.time_left_text() == ''                 # nothing timed yet
     t.run(stop=lambda: t.step >= 10)
     rate = sorted(t.clock.times[0][1:])[len(t.clock.times[0][1:]) // 2]
     costs = t.clock.costs
-    assert t.clock.seconds_left(t.plan, t.step) == pytest.approx(310 * rate + 80 * rate * costs[1] / costs[0])
+    assert t.clock.seconds_left(t.plan, t.step) == pytest.approx(390 * rate + 80 * rate * costs[1] / costs[0])
     assert t.clock.seconds_left(t.plan, t.step, soonest=True) == pytest.approx(140 * rate + 80 * rate * costs[1] / costs[0])
     text = t.time_left_text()
     low, high = (float(x) for x in text.removesuffix(' s left').split('–'))
     assert low == round(t.clock.seconds_left(t.plan, t.step, soonest=True)) and high == round(t.clock.seconds_left(t.plan, t.step))
+    published = Training(pair, Settings(particles=0, steps=400))
+    assert [(s.bin, s.steps, s.loss) for s in published.plan] == [(2, 320, 'w2'), (1, 80, 'w2')]
+    published.run(stop=lambda: published.step >= 10)
+    assert published.clock.seconds_left(published.plan, 10, soonest=True) == published.clock.seconds_left(published.plan, 10)
+    assert '–' not in published.time_left_text()
 
 
 def test_time_left_in_words():

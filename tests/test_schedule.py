@@ -104,6 +104,22 @@ def test_a_loss_has_plateaued_when_its_last_window_gains_under_2_percent_of_the_
     assert [n for n in range(1, 401) if plateaued(shifted[:n])][0] == ends[0]
 
 
+def test_without_refinement_every_stage_runs_its_steps_however_flat_its_loss(tmp_path):
+    """The published method (no resolution): the loss's stages make the prediction, so none ends early
+    (issue #29: ending the coarse grid at its first flat window left AdK closed → open worse than its target)."""
+    from cryotrans_engine.schedule import Plan
+    stages = [Stage(2, 300, 'w2'), Stage(1, 100, 'w2')]
+    assert not any(Plan(stages).may_end_early(i) for i in range(2))
+    assert [Plan(stages + [Stage(1, 60, 'refine')]).may_end_early(i) for i in range(3)] == [True, True, False]
+    pair, g = _pair(64, 1.5, 6.0, 4.0)
+    training = Training(pair, Settings(steps=250, seed=1))
+    assert [(s.bin, s.steps, s.loss) for s in training.plan] == [(2, 200, 'w2'), (1, 50, 'w2')]
+    training.losses = [1.0] * 150          # a loss that is flat from the start
+    training.step = 150
+    training._end_stage_if_plateaued(0)
+    assert training.ended_early == [] and training.plan[0].steps == 200
+
+
 def test_a_coarse_stage_whose_loss_stopped_improving_ends_early_and_the_last_stage_runs_its_steps(tmp_path):
     pair, g = _pair(64, 1.5, 6.0, 4.0)
     settings = dict(steps=1000, resolution=9.0, refine=160, seed=1)

@@ -282,7 +282,7 @@ class StepClock:
 
     def seconds_left(self, plan, done, soonest=False):
         """Seconds of training still to come after `done` steps of a schedule.Plan; nan before a step has been
-        timed.  soonest: if every stage that may end early (schedule.plateaued) ends at its first chance."""
+        timed.  soonest: if every stage that may end early (Plan.may_end_early) ends at its first chance."""
         rate = None
         for index in sorted(self.times, reverse=True):       # the latest stage with steps past its first
             recent = self.times[index][1:][-20:]             # (a stage's first step prepares its data)
@@ -294,8 +294,9 @@ class StepClock:
         steps = [stage.steps for stage in plan]
         if soonest:
             start = 0
-            for i, n in enumerate(steps[:-1]):       # stages past keep their steps; the last runs all of its
-                steps[i] = n if done >= start + n else fewest_steps(max(0, done - start), n)
+            for i, n in enumerate(steps):            # stages past keep their steps, as do those that cannot end early
+                if done < start + n and plan.may_end_early(i):
+                    steps[i] = fewest_steps(max(0, done - start), n)
                 start += n
         return seconds_left(self.costs, steps, done, rate)
 

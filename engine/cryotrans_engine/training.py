@@ -274,9 +274,9 @@ class Training:
             progress(self.step, self.total_steps, self.losses[-1], self.elapsed)
 
     def _end_stage_if_plateaued(self, index):
-        """End a stage before the last at this step when its loss has stopped improving (schedule.py):
+        """End a stage before refinement at this step when its loss has stopped improving (schedule.py):
         the plan is shortened, so the next step begins the next stage (and checkpoints keep the plan)."""
-        if index == len(self.plan) - 1:
+        if not self.plan.may_end_early(index):
             return
         start = self.plan.start_of(index)
         done = self.step - start
