@@ -89,3 +89,15 @@ def test_a_reference_run_stops_with_its_checkpoint_and_goes_on_from_it(tmp_path,
     assert math.isfinite(float(second.split('fsc_prediction_masked_A ')[1].split()[0]))
     with pytest.raises(SystemExit, match='cannot go on from .*reference.pt: the checkpoint was trained with other settings'):
         real_size.main(run + ['--refine', '5'])             # other settings than the checkpoint's: one line says so
+
+
+def test_the_published_method_table_runs_every_step_and_scores_against_the_truth(capsys):
+    """The check issue #29 asked for: the published method's rows say how many of their steps ran (a stage
+    ending early without resolution is flagged REGRESSION) and how they compare with the target's own."""
+    bench.published([0], steps=60, pairs=bench.PUBLISHED[1:])
+    out = capsys.readouterr().out
+    name = bench.PUBLISHED[1][0]
+    target, run = [line[len(name):].split() for line in out.splitlines() if line.startswith(name)]
+    assert target[0] == 'target' and run[:2] == ['0', '60/60']
+    assert 0 < float(run[4]) < 1 and float(target[3]) == pytest.approx(0.749, abs=0.001)
+    assert 'REGRESSION' not in out and 'median correlation' in out

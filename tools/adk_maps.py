@@ -48,6 +48,9 @@ MAPS = (
     ("adk_closed_5A", "closed", 5.0),
     ("adk_closed_3A", "closed", 3.0),
 )
+# The reverse direction's target (closed 3 A -> open), on a grid of its own as a real pair's would be:
+# (file stem, state, resolution, voxel size in A, edge in voxels, origin shift from the common box's in A)
+OTHER_GRID = ("adk_open_6A_2A", "open", 6.0, 2.0, 50, -1.3)
 
 
 def download_sdist(dest):
@@ -240,6 +243,9 @@ def write_readme(out, voxel, size, origin):
         "| adk_closed_7A.mrc | closed | 7 A | target |",
         "| adk_closed_5A.mrc | closed | 5 A | second target |",
         "| adk_closed_3A.mrc | closed | 3 A | truth, for scoring only |",
+        f"| {OTHER_GRID[0]}.mrc | open | {OTHER_GRID[2]:g} A | the reverse direction's target (closed 3 A -> open; "
+        f"truth adk_open_3A.mrc), on its own grid: {OTHER_GRID[4]}^3 at {OTHER_GRID[3]:g} A, origin "
+        f"{OTHER_GRID[5]:g} A from the others' on each axis |",
         "| adk_open_domains.mrc | open | - | region map: each voxel the domain of its nearest atom, "
         "CORE 1, NMP 2 (30-59), LID 3 (122-159) |",
         "| adk_open.pdb | open | - | the open structure's atoms (4AKE as in the sdist), for `cryotrans partition ... atoms` |",
@@ -265,6 +271,11 @@ def make_maps(sdist, out, voxel, size):
         grids[stem] = lowpass(simulate(s["xyz"], s["z"], origin, voxel, size, res), voxel, res)
         write_map(out / f"{stem}.mrc", grids[stem], origin, voxel)
         print(f"wrote {out / stem}.mrc (min {grids[stem].min() / grids[stem].max():.4f} after scaling)")
+    stem, state, res, other_voxel, other_size, shift = OTHER_GRID
+    s, other_origin = structs[state], origin + shift
+    grids[stem] = lowpass(simulate(s["xyz"], s["z"], other_origin, other_voxel, other_size, res), other_voxel, res)
+    write_map(out / f"{stem}.mrc", grids[stem], other_origin, other_voxel)
+    print(f"wrote {out / stem}.mrc ({other_size}^3 at {other_voxel:g} A)")
     o = structs["open"]
     write_map(out / "adk_open_domains.mrc", domain_map(o["xyz"], o["resseq"], origin, voxel, size), origin, voxel,
               scale=False)

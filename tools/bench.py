@@ -1,6 +1,7 @@
 """Speed and memory figures measured in one run: the W2 loss (exact vs fast kernel), a training
 step, how a step splits between the MLP, splatting and the loss, its peak memory, and what a
-partition into AdK's three domains costs (one field per region, the rigidity term).
+partition into AdK's three domains costs (one field per region, the rigidity term), and the
+published method's quality (no resolution, default settings, several seeds) on AdK both ways.
 
 Uses the AdK initial/target pair, binned or padded to each box size.  Every ratio is
 of two timings taken here, now, on the same device.  A "step" is one full-grid training
@@ -32,10 +33,13 @@ from cryotrans_engine.training import choose_device
 from cryotrans_engine.wasserstein import w2_loss
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'adk')
-SECTIONS = ('speed', 'split', 'memory', 'partition', 'realsize')
+SECTIONS = ('speed', 'split', 'memory', 'partition', 'published', 'realsize')
 REAL_SIZE = ('tric_160', 'ribosome_256')   # tools/real_size.py's pairs (make realsize), smaller first
 LEVEL = 0.01   # of the peak: 5.4 % of the voxels are particles, as in a real map (~5-10 %)
 RECOMPUTE = {'auto': 'auto', 'on': True, 'off': False}
+# The published method's pairs (no resolution): name, initial, target, truth (data/adk)
+PUBLISHED = (('open 3 Å → closed 7 Å', 'adk_open_3A.mrc', 'adk_closed_7A.mrc', 'adk_closed_3A.mrc'),
+             ('closed 3 Å → open 6 Å', 'adk_closed_3A.mrc', 'adk_open_6A_2A.mrc', 'adk_open_3A.mrc'))
 
 
 def adk_pair(n, domains=False):
@@ -308,6 +312,43 @@ def recompute_name(value):
     return {v: k for k, v in RECOMPUTE.items()}[value]
 
 
+def published(seeds, steps=None, pairs=PUBLISHED):
+    """The published method alone (no resolution, default settings and levels) on AdK both ways, a
+    run per seed: FSC and correlation of the prediction with the true map, beside the target's own.
+    Every stage must run its steps (issue #29: a coarse stage ended at one flat window cost the
+    closed → open run 1.3 Å); a run that ended one early, or a median correlation under the
+    target's, is flagged."""
+    from cryotrans_engine import morph_files
+    from cryotrans_engine.fsc import compare_maps
+    print('\nthe published method (no resolution, defaults), FSC with the true map; "target": the target '
+          'map itself')
+    print(f'{"pair":<24} {"seed":>5} {"steps":>11} {"FSC 0.5 Å":>9} {"FSC 0.143 Å":>11} {"corr":>6} '
+          f'{"final loss":>10} {"time s":>7}')
+    for name, initial, target, truth in pairs:
+        truth_map = read_map(os.path.join(DATA, truth))
+        own = compare_maps(*truth_map, *read_map(os.path.join(DATA, target)))
+        print(f'{name:<24} {"target":>5} {"":>11} {own.resolution(0.5):>9.2f} {own.resolution(0.143):>11.2f} '
+              f'{own.correlation:>6.3f}')
+        correlations = []
+        for seed in seeds:
+            settings = Settings(seed=seed) if steps is None else Settings(seed=seed, steps=steps)
+            began = time.perf_counter()
+            result = morph_files(os.path.join(DATA, initial), os.path.join(DATA, target), settings,
+                                 log=lambda line: None)
+            took = time.perf_counter() - began
+            fsc = compare_maps(*truth_map, result.frames[-1], result.flow.grid)
+            correlations.append(fsc.correlation)
+            ran = f'{result.total_steps}/{settings.steps}'
+            print(f'{name:<24} {seed:>5} {ran:>11} {fsc.resolution(0.5):>9.2f} {fsc.resolution(0.143):>11.2f} '
+                  f'{fsc.correlation:>6.3f} {result.losses[-1]:>10.4f} {took:>7.1f}', flush=True)
+            if result.total_steps != settings.steps:
+                print(f'  REGRESSION: seed {seed} ran {result.total_steps} of its {settings.steps} steps: without '
+                      f'resolution no stage may end early')
+        median = statistics.median(correlations)
+        word = 'above' if median >= own.correlation else 'BELOW'
+        print(f'  median correlation {median:.3f}, {word} the target\'s {own.correlation:.3f}')
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--sizes', default='32,48,64', help='box edges, comma-separated (default 32,48,64)')
@@ -318,6 +359,8 @@ def main(argv=None):
     p.add_argument('--recompute', choices=tuple(RECOMPUTE), default='auto',
                    help="the flow's activation recomputation in the split and memory tables (default auto)")
     p.add_argument('--repeat', type=int, default=5, help='timed repeats of the fast loss, step and split (median; split: mean)')
+    p.add_argument('--seeds', default='0,1,2', help='seeds of the published-method runs (default 0,1,2)')
+    p.add_argument('--published-steps', type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument('--threads', type=int, default=0, help='torch CPU threads (default: torch\'s choice)')
     p.add_argument('--memory-child', type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -373,6 +416,8 @@ def main(argv=None):
             peak, how, guess = step_memory(n, device, recompute)
             print(f'{n:>5}³ {particles(n):>9} {peak / 2**30:>8.3f} {guess / 2**30:>11.3f} '
                   f'{guess / max(peak, 1):>6.2f}  {how}', flush=True)
+    if 'published' in sections:
+        published([int(x) for x in args.seeds.split(',')], args.published_steps)
     if 'realsize' in sections:
         real_size_table(device, args.threads)
     if 'partition' in sections:
