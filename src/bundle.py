@@ -1,5 +1,6 @@
-"""What the ChimeraX toolshed calls: registers the cryotrans commands when first used, the
-region-drawing mouse mode when there is a GUI, and starts the tool panel (tool.py)."""
+"""What the ChimeraX toolshed calls: registers the cryotrans commands when first used (without PyTorch,
+each says how to install it, and `cryotrans install torch` does), the region-drawing mouse mode when
+there is a GUI, and starts the tool panel (tool.py)."""
 
 from chimerax.core.toolshed import BundleAPI
 
@@ -33,6 +34,10 @@ class _CryoTransAPI(BundleAPI):
     @staticmethod
     def register_command(bi, ci, logger):
         from chimerax.core.commands import register
+        if ci.name == 'cryotrans install':      # needs no PyTorch: it is what installs it
+            from .install_command import cryotrans_install, install_desc
+            register(ci.name, install_desc, cryotrans_install, logger=logger)
+            return
         try:
             from . import apply_command, fsc_command, morph_command, move_command, partition_command, run_commands
         except ImportError as e:
