@@ -55,7 +55,7 @@ def test_the_bundle_names_its_own_authors_and_licence_and_no_other_projects_addr
     assert not any(md.get(field) for field in ('Home-page', 'Project-URL', 'Author-email'))
     text = str(md) + ''.join(md.get_all('Classifier'))
     assert 'mxhulab' not in text and '.invalid' not in text and 'Educational' not in text
-    licence, = [n for n in z.namelist() if n.endswith('.dist-info/licenses/LICENSE') or n.endswith('.dist-info/LICENSE')]
+    licence, = [n for n in z.namelist() if n.endswith(('.dist-info/licenses/LICENSE', '.dist-info/LICENSE'))]
     with open(os.path.join(ROOT, 'LICENSE'), 'rb') as f:
         assert z.read(licence) == f.read()
 
@@ -92,14 +92,15 @@ def test_pip_wheel_python_m_build_and_devel_build_make_the_same_bundle_from_a_cl
     os.makedirs(tree)
     for name in SOURCES:
         source = os.path.join(ROOT, name)
-        if os.path.isdir(source):
-            shutil.copytree(source, os.path.join(tree, name), ignore=shutil.ignore_patterns(
-                '__pycache__', 'build', '*.egg-info', 'docs') if name == 'src' else shutil.ignore_patterns('__pycache__'))
+        if os.path.isdir(source):       # not what an earlier build left: src/docs, build, egg-info
+            left = ('docs', 'build', '*.egg-info') if name == 'src' else ()
+            shutil.copytree(source, os.path.join(tree, name), ignore=shutil.ignore_patterns('__pycache__', *left))
         else:
             shutil.copy(source, tree)
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'PIP_REQUIRE_VIRTUALENV')}
     ways = {
-        'pip wheel': [sys.executable, '-m', 'pip', 'wheel', '--quiet', '--no-deps', '--no-build-isolation', '-w', 'dist', '.'],
+        'pip wheel': [sys.executable, '-m', 'pip', 'wheel', '--quiet', '--no-deps', '--no-build-isolation',
+                      '-w', 'dist', '.'],
         # ChimeraX's own Python has ChimeraX-BundleBuilder as a distribution; this venv has it inside `chimerax`
         'python -m build': [sys.executable, '-m', 'build', '--wheel', '--no-isolation', '--skip-dependency-check'],
         'devel build': [sys.executable, LAUNCHER, '--cmd', f'cd {tree}', '--cmd', 'devel build .'],
