@@ -83,7 +83,8 @@ def _run_pip(session, argv, env, chosen, post, raise_errors=False):
     try:
         try:
             pip = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   encoding='utf-8', errors='replace', bufsize=1)
+                                   encoding='utf-8', errors='replace', bufsize=1,
+                                   creationflags=getattr(subprocess, 'CREATE_NO_WINDOW', 0))   # no console on Windows
         except OSError as e:
             return _ended(session, post, f'{COMMAND}: could not start ChimeraX\'s Python ({argv[0]}): {e}',
                           raise_errors)
