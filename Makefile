@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check --no-warn-confli
 STAMP := $(VENV)/.installed
 BUNDLE := $(VENV)/.bundle
 WHEEL_DIR := dist
-BUNDLE_SOURCES := bundle_info.xml $(shell find src docs engine -type f -not -name '*.pyc' -not -path '*.egg-info*' -not -path 'engine/build/*')
+BUNDLE_SOURCES := pyproject.toml LICENSE $(shell find src docs engine -type f -not -name '*.pyc' -not -path '*.egg-info*' -not -path 'engine/build/*' -not -path 'src/docs/*')
 DEMO_ARGS ?=
 # e.g. PEERS_ARGS='--morphot /tmp/MorphOT --morphot-python /tmp/morphot-venv/bin/python' (docs/benchmarks.md)
 PEERS_ARGS ?=
@@ -26,12 +26,15 @@ $(STAMP): requirements.txt tools/patch_chimerax.py tools/chimerax_nogui.py
 	touch $@
 
 # The engine's own distribution (engine/pyproject.toml: the `cryotrans` command line), then the
-# bundle, built by ChimeraX's bundle builder and installed as the app would install it (it ships
-# the same engine source).
-$(BUNDLE): $(STAMP) tools/build_bundle.py $(BUNDLE_SOURCES)
+# bundle (pyproject.toml), built the standard way by ChimeraX's own build backend (cx_pep517) and
+# installed as the app would install it (it ships the same engine source).  The backend builds in
+# the tree: it copies the help pages into src/docs and leaves build/ and an egg-info, removed after.
+$(BUNDLE): $(STAMP) $(BUNDLE_SOURCES)
 	$(PIP) --no-deps --no-build-isolation --force-reinstall ./engine
 	rm -rf engine/build engine/*.egg-info
-	$(PY) tools/build_bundle.py $(WHEEL_DIR) > /dev/null
+	rm -rf $(WHEEL_DIR) src/docs
+	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation -w $(WHEEL_DIR) .
+	rm -rf build src/docs *.egg-info
 	$(PIP) --no-deps --no-build-isolation --force-reinstall $(WHEEL_DIR)/chimerax_cryotrans-*.whl
 	touch $@
 
@@ -64,7 +67,7 @@ install: $(BUNDLE)
 	"$(CHIMERAX)" --nogui --exit --cmd "toolshed install $$(ls $(abspath $(WHEEL_DIR))/chimerax_cryotrans-*.whl)"
 
 clean:
-	rm -rf $(VENV) build $(WHEEL_DIR) demo_out bench_out peers_out
+	rm -rf $(VENV) build $(WHEEL_DIR) src/docs *.egg-info demo_out bench_out peers_out
 
 # A real experimental map (EMD-3488, haemoglobin 3.2 Å, with its model 5ME2) from the ccpem-utils sdist,
 # and a target made from the model (one αβ dimer turned, 7 Å, noise): data/real/, not committed (16 MB).

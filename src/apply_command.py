@@ -23,7 +23,7 @@ def cryotrans_apply(session, flow, to=None, level=None, resample=False, model_id
     """
     if model_id is not None and session.models.have_id(model_id):
         raise UserError('model #%s already exists; choose another modelId' % '.'.join(map(str, model_id)))
-    trained, name = flow_of(session, flow)
+    trained, name, title = flow_of(session, flow)
     values, grid = map_values(to)
     spec = f'#{to.id_string}'
     fits = trained.fits(grid)
@@ -34,7 +34,7 @@ def cryotrans_apply(session, flow, to=None, level=None, resample=False, model_id
     if level is None:
         level = trained.level0 if to.minimum_surface_level is None else to.minimum_surface_level
     frames = trained.frames(values, grid, level, resample=resample)
-    series = open_series(session, frames, to, f'{name} applied to {spec}', model_id,
+    series = open_series(session, frames, to, f'{title} applied to {to.name}', model_id,
                          None if fits else trained.grid)
     for v in series.maps:
         v.set_parameters(surface_levels=[level])

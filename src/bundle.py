@@ -1,5 +1,6 @@
-"""What the ChimeraX toolshed calls: registers the cryotrans commands when first used, the
-region-drawing mouse mode when there is a GUI, and starts the tool panel (tool.py)."""
+"""What the ChimeraX toolshed calls: registers the cryotrans commands when first used (without PyTorch,
+each says how to install it, and `cryotrans install torch` does), the region-drawing mouse mode when
+there is a GUI, and starts the tool panel (tool.py)."""
 
 from chimerax.core.toolshed import BundleAPI
 
@@ -33,26 +34,35 @@ class _CryoTransAPI(BundleAPI):
     @staticmethod
     def register_command(bi, ci, logger):
         from chimerax.core.commands import register
+        if ci.name == 'cryotrans install':      # needs no PyTorch: it is what installs it
+            from .install_command import cryotrans_install, install_desc
+            register(ci.name, install_desc, cryotrans_install, logger=logger)
+            return
         try:
-            from . import apply_command, fsc_command, morph_command, move_command, partition_command, run_commands
+            desc, func = commands()[ci.name]
         except ImportError as e:
             from .pytorch_install import is_missing_pytorch
             if not is_missing_pytorch(e):
                 raise
             register(ci.name, _needs_pytorch(), _refuse, logger=logger)
             return
-        desc, func = {
-            'cryotrans morph': (morph_command.morph_desc, morph_command.cryotrans_morph),
-            'cryotrans partition': (partition_command.partition_desc, partition_command.cryotrans_partition),
-            'cryotrans move': (move_command.move_desc, move_command.cryotrans_move),
-            'cryotrans apply': (apply_command.apply_desc, apply_command.cryotrans_apply),
-            'cryotrans fsc': (fsc_command.fsc_desc, fsc_command.cryotrans_fsc),
-            'cryotrans stop': (run_commands.stop_desc, run_commands.cryotrans_stop),
-            'cryotrans list': (run_commands.list_desc, run_commands.cryotrans_list),
-        }[ci.name]
         if desc.synopsis is None:
             desc.synopsis = ci.synopsis
         register(ci.name, desc, _user_errors(ci.name, func), logger=logger)
+
+
+def commands():
+    """Every command that needs PyTorch, by name: its CmdDesc and function (importing them imports PyTorch)."""
+    from . import apply_command, fsc_command, morph_command, move_command, partition_command, run_commands
+    return {
+        'cryotrans morph': (morph_command.morph_desc, morph_command.cryotrans_morph),
+        'cryotrans partition': (partition_command.partition_desc, partition_command.cryotrans_partition),
+        'cryotrans move': (move_command.move_desc, move_command.cryotrans_move),
+        'cryotrans apply': (apply_command.apply_desc, apply_command.cryotrans_apply),
+        'cryotrans fsc': (fsc_command.fsc_desc, fsc_command.cryotrans_fsc),
+        'cryotrans stop': (run_commands.stop_desc, run_commands.cryotrans_stop),
+        'cryotrans list': (run_commands.list_desc, run_commands.cryotrans_list),
+    }
 
 
 def _user_errors(name, func):

@@ -27,12 +27,13 @@ class FlowArg(Annotation):
 
 
 def flow_of(session, source):
-    """The engine's TrainedFlow a FlowArg names, and words naming it in messages."""
+    """The engine's TrainedFlow a FlowArg names, words naming it in messages (with the series' id), and
+    its name (the run's, or the file's path) for a model's name, which must not hold an id."""
     if isinstance(source, str):
         from cryotrans_engine import TrainedFlow
-        return TrainedFlow.load(source), source
+        return TrainedFlow.load(source), source, source
     run = ended_run(session, source)
-    return run.flow, f'{run.name} (#{run.series.id_string})'
+    return run.flow, f'{run.name} (#{run.series.id_string})', run.name
 
 
 def ended_run(session, series):

@@ -33,14 +33,19 @@ from .volumes import map_files, open_series, region_labels_on
 
 def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose_volume0=None, enclose_volume1=None,
                     sd_level0=None, sd_level1=None, report_every=50, model_id=None,
-                    save_dir=None, wait=None, partition=None, color_regions=True, resume=None, more=0, **settings):
+                    directory=None, wait=None, partition=None, color_regions=True, resume=None, more=0,
+                    save_dir=None, **settings):
     """Open the series at once, train in a worker thread that refreshes it, and return the series.
 
+    directory: the folder for the frames, loss log and flow.pt (saveDir, its old name, still works).
     wait (default: true without a GUI) returns only when training has ended, for scripts.
     resume: the flow to go on from (a series whose run ended, or a flow.pt), with its settings and
     levels unless typed; more: steps beyond its run.
     """
     initial, target = _the_two_maps(initial, to)
+    if directory is not None and save_dir is not None:
+        raise UserError('give the output folder once: directory (saveDir is its old name)')
+    save_dir = save_dir if directory is None else directory
     if model_id is not None and session.models.have_id(model_id):
         raise UserError('model #%s already exists; choose another modelId' % '.'.join(map(str, model_id)))
     if target is initial:
@@ -55,7 +60,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
                             '<folder>/flow.pt too')
     checkpoint = origin = None
     if resume is not None:
-        flow, origin = flow_of(session, resume)
+        flow, origin, _ = flow_of(session, resume)
         checkpoint = copy.deepcopy(flow.state)      # training changes the optimiser state it is given in place
     if checkpoint is not None:       # the levels it was trained with, unless typed
         typed = tuple(checkpoint_level(checkpoint, i) if spec is None else spec for i, spec in enumerate(typed))
@@ -96,12 +101,12 @@ def _start(session, initial, target, job, s, origin, partition, model_id, save_d
            color_regions, claim):
     """Open the series (the initial map until the first refresh) and start training into it: the MorphRun."""
     pair, training = job.pair, job.training
-    name = f'cryotrans #{initial.id_string} to #{target.id_string}'
+    name = series_name(initial, target)
     # Until the first refresh every frame shows the initial map above its level.  Computing the
     # flow's frames here instead would run torch on the main thread, and a worker thread's
     # training is then up to 1.8x slower on CPU (measured: two OpenMP thread teams compete).
     start = pair.initial * pair.peak
-    series = open_series(session, [start] * (s.frames + 1), initial, name, model_id)
+    series = open_series(session, [start] * (s.frames + 1), initial, name, model_id, last='prediction')
     initial.display = False
     session.logger.info(f'{name}: {int((pair.initial > 0).sum())} voxels of #{initial.id_string} above '
                         f'level {pair.level0:.4g} move onto #{target.id_string} above level {pair.level1:.4g}; '
@@ -120,6 +125,12 @@ def _start(session, initial, target, job, s, origin, partition, model_id, save_d
     keep_runs_in_sessions(session)
     run.start()
     return run
+
+
+def series_name(initial, target):
+    """The series' name (and its run's), after the maps' names: model numbers change when models are
+    closed, moved or the session reopened, and a name holding them would then point at other maps."""
+    return f'cryotrans {initial.name} to {target.name}'
 
 
 def _the_two_maps(initial, to):
@@ -144,7 +155,7 @@ def _not_in_use(session, save_dir):
         if r.running and r.save_dir is not None and os.path.realpath(r.save_dir) == here:
             stop = 'cryotrans stop' + ('' if r.series.deleted else f' {r.where}')   # a closed series has no spec
             raise OutputError(f'{save_dir} is where {r.name} ({r.where}), still training, writes its frames and '
-                              f'flow.pt: choose another saveDir, or {stop} first')
+                              f'flow.pt: choose another directory, or {stop} first')
 
 
 def _particles_note(training):
@@ -188,6 +199,8 @@ morph_desc = CmdDesc(
              ('partition', MapArg),
              ('color_regions', BoolArg),
              ('report_every', PositiveIntArg), ('model_id', ModelIdArg),
-             ('save_dir', SaveFolderNameArg), ('wait', BoolArg),
-             ('resume', FlowArg), ('more', PositiveIntArg)],
+             ('directory', SaveFolderNameArg), ('wait', BoolArg),
+             ('resume', FlowArg), ('more', PositiveIntArg),
+             ('save_dir', SaveFolderNameArg)],      # directory's old name, still accepted
+    hidden=['save_dir'],
     synopsis='morph a map onto another state\'s map by a learnt flow, as a volume series')

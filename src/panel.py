@@ -18,6 +18,7 @@ from cryotrans_engine.settings import OPTIONS, REFINE_STEPS, RIGIDITY
 from .loss_plot import LossPlot
 
 OPTION = {o.keyword: o for o in OPTIONS if o.chimerax}    # the training options, by morph keyword
+RENAMED = {'saveDir': 'directory'}      # keywords of panels saved in older sessions, by their names now
 MOST = 2 ** 31 - 1      # the top of every spin box: the engine has none
 LEVEL_MODES = [('shown', 'shown in ChimeraX'), ('auto', "the rule's (auto)"), ('level', 'level'),
                ('encloseVolume', 'enclosing Å³'), ('sdLevel', 'SD from zero')]
@@ -191,8 +192,8 @@ class MorphPanel(QWidget):
         self.refine.setToolTip(OPTION['refine'].help)
         self.report_every = _spin(1, 100000, 50)
         self.model_id = _spin(0, 100000, 0, special='next free')
-        self.save_dir = QLineEdit()
-        self.save_dir.setPlaceholderText('folder for frames and flow.pt (optional)')
+        self.directory = QLineEdit()
+        self.directory.setPlaceholderText('folder for frames and flow.pt (optional)')
         self.resume = QLineEdit()
         self.resume.setPlaceholderText('a flow.pt to go on from (optional)')
         self.more = _spin(0, 1000000, 0, special='none')
@@ -211,7 +212,7 @@ class MorphPanel(QWidget):
         form.addRow('Refinement steps', self.refine)
         form.addRow('Refresh frames every', self.report_every)
         form.addRow('Series model #', self.model_id)
-        form.addRow('Save to', self._with_browse(self.save_dir, folder=True))
+        form.addRow('Save to', self._with_browse(self.directory, folder=True))
         form.addRow('Go on from', self._with_browse(self.resume, folder=False))
         form.addRow('More steps', self.more)
         form.addRow('Rigidity measure', self.rigidity_form)
@@ -220,8 +221,8 @@ class MorphPanel(QWidget):
         self.controls.update(loss=self.loss, lr=self.lr, width=self.width, depth=self.depth, epsilon=self.epsilon,
                              sinkhornIterations=self.sinkhorn, bin=self.bin, seed=self.seed, refine=self.refine,
                              particles=self.particles, reportEvery=self.report_every, modelId=self.model_id,
-                             saveDir=self.save_dir, resume=self.resume, more=self.more, rigidityForm=self.rigidity_form,
-                             colorRegions=self.color_regions)
+                             directory=self.directory, resume=self.resume, more=self.more,
+                             rigidityForm=self.rigidity_form, colorRegions=self.color_regions)
         return box
 
     def _with_browse(self, field, folder):
@@ -490,7 +491,7 @@ class MorphPanel(QWidget):
             words.append(f'reportEvery {self.report_every.value()}')
         if self.model_id.value():
             words.append(f'modelId #{self.model_id.value()}')
-        for key, field in (('saveDir', self.save_dir), ('resume', self.resume)):
+        for key, field in (('directory', self.directory), ('resume', self.resume)):
             if field.text().strip():
                 words.append(f'{key} {_quoted(field.text().strip())}')
         if self.more.value():
@@ -635,7 +636,7 @@ class MorphPanel(QWidget):
         for key, v in state.get('combos', {}).items():
             self._combos()[key].setCurrentText(v)
         for key, v in state.get('texts', {}).items():
-            self._texts()[key].setText(v)
+            self._texts()[RENAMED.get(key, key)].setText(v)
         self.color_regions.setChecked(state.get('color_regions', True))
         for row, value in enumerate(state.get('rigidity', [])):
             spin = self.region_table.cellWidget(row, 2)
@@ -654,7 +655,7 @@ class MorphPanel(QWidget):
         return dict(loss=self.loss, device=self.device, rigidityForm=self.rigidity_form)
 
     def _texts(self):
-        return dict(lr=self.lr, epsilon=self.epsilon, saveDir=self.save_dir, resume=self.resume,
+        return dict(lr=self.lr, epsilon=self.epsilon, directory=self.directory, resume=self.resume,
                     atoms=self.atoms)
 
     def close_services(self):

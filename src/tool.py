@@ -13,7 +13,7 @@ TOOL_NAME = 'CryoTRANS'
 class CryoTransTool(ToolInstance):
     SESSION_ENDURING = False
     SESSION_SAVE = True
-    help = 'help:user/commands/cryotrans.html#panel'
+    help = 'help:user/tools/cryotrans.html'
 
     def __init__(self, session, tool_name=TOOL_NAME):
         super().__init__(session, tool_name)

@@ -63,9 +63,9 @@ def scene_pair(initial, target):
     return ScenePair((values0, values1), (grid0, grid1), transform, placed_target(values1, grid1, grid0, transform))
 
 
-def open_series(session, frames, initial, name, model_id=None, grid=None):
+def open_series(session, frames, initial, name, model_id=None, grid=None, last=None):
     """Add the frames as a MapSeries on the initial map's grid (or on grid, a Grid in its frame), shown
-    like it, placed where it is.
+    like it, placed where it is; the frames named by frame_names (last: what the last frame is).
 
     Each frame gets its own copy of the values, which later refreshes overwrite in place.
     """
@@ -73,8 +73,8 @@ def open_series(session, frames, initial, name, model_id=None, grid=None):
     from chimerax.map_data import ArrayGridData
     d = initial.data
     origin, step = (d.origin, d.step) if grid is None else (grid.origin, grid.voxel_size)
-    grids = [ArrayGridData(np.array(f, dtype=np.float32), origin=origin, step=step,
-                           name=f'frame {i}') for i, f in enumerate(frames)]
+    grids = [ArrayGridData(np.array(f, dtype=np.float32), origin=origin, step=step, name=n)
+             for f, n in zip(frames, frame_names(len(frames), last))]
     (series,), _ = open_grids(session, grids, name, vseries=True, show_dialog=False)
     for v in series.maps:
         v.copy_settings_from(initial, copy_xform=False, copy_active=False, copy_zone=False)
@@ -84,6 +84,16 @@ def open_series(session, frames, initial, name, model_id=None, grid=None):
     session.models.add([series])
     series.scene_position = initial.scene_position
     return series
+
+
+def frame_names(count, last=None):
+    """The frames' names in the Model Panel: their time along the flow, t=0 (the map as it starts) to t=1,
+    which reads the same whatever model numbers the frames get (frame i of series #3 is #3.(i+1)).
+    last, e.g. 'prediction', is added to the last frame's name."""
+    names = [f't={i / max(count - 1, 1):.3g}' for i in range(count)]
+    if last:
+        names[-1] += f' ({last})'
+    return names
 
 
 def map_files(*volumes):

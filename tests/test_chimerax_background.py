@@ -19,6 +19,7 @@ from helpers import logged as cx
 
 GRID = Grid((16, 16, 16), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
 LONG = 'steps 100000 frames 3 wait false'
+RUN = 'cryotrans initial.mrc to target.mrc'     # a run's name: the series', after its two maps
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_stop_keeps_the_frames_writes_the_checkpoint_and_lists_it(session, pair,
     run = run_of(session, series)
     trained(run, 3)
     _, listed = cx(session, 'cryotrans list')
-    assert '#3 cryotrans #1 to #2: running, step' in listed
+    assert f'#3 {RUN}: running, step' in listed
     _, log = cx(session, 'cryotrans stop #3')
     assert not run.worker.is_alive() and not run.running
     assert 3 <= run.training.step < 100000 and run.shown_step == run.training.step
@@ -97,7 +98,7 @@ def test_stop_keeps_the_frames_writes_the_checkpoint_and_lists_it(session, pair,
                                        + ['loss.log', 'open_in_chimerax.py'])
     assert len(series.maps) == 4 and not series.deleted
     _, listed = cx(session, 'cryotrans list')
-    assert f'#3 cryotrans #1 to #2: stopped after {run.training.step}/100000 steps' in listed
+    assert f'#3 {RUN}: stopped after {run.training.step}/100000 steps' in listed
     _, log = cx(session, 'cryotrans stop')
     assert 'no run is training' in log
 
@@ -145,7 +146,7 @@ def test_a_second_run_into_the_folder_a_run_is_writing_is_refused(session, pair,
     first, _ = cx(session, f'cryotrans morph #1 to #2 {LONG} saveDir {out}')
     run = run_of(session, first)
     trained(run)
-    with pytest.raises(UserError, match=r'is where cryotrans #1 to #2 \(#3\), still training, writes its frames'):
+    with pytest.raises(UserError, match=rf'is where {RUN} \(#3\), still training, writes its frames'):
         cx(session, f'cryotrans morph #1 to #2 {LONG} saveDir {out}/.')
     assert len(session.models.list(model_id=(4,))) == 0 and run.running
     cx(session, 'cryotrans stop')
@@ -216,7 +217,7 @@ def test_wait_true_returns_the_finished_series_trained_on_a_worker_thread(sessio
     assert run.worker is not threading.current_thread() and not run.worker.is_alive()
     assert not run.running and run.training.step == 5 and '5 steps in' in log
     _, listed = cx(session, 'cryotrans list')
-    assert '#3 cryotrans #1 to #2: finished, 5 steps' in listed
+    assert f'#3 {RUN}: finished, 5 steps' in listed
 
 
 def test_listeners_hear_every_change_of_a_run_on_the_main_thread_with_all_its_losses(session, pair):

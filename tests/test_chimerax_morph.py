@@ -46,9 +46,11 @@ def test_the_installed_bundle_brings_its_command_and_help_page(session):
         sysconfig.get_paths()['purelib'], 'chimerax', 'cryotrans')
     bi = session.toolshed.find_bundle('ChimeraX-CryoTRANS', session.logger)
     assert [c.name for c in bi.commands] == ['cryotrans morph', 'cryotrans partition', 'cryotrans move',
-                                            'cryotrans apply', 'cryotrans fsc', 'cryotrans stop', 'cryotrans list']
+                                            'cryotrans apply', 'cryotrans fsc', 'cryotrans stop', 'cryotrans list',
+                                            'cryotrans install']
     assert bi.get_path('docs') in get_help_directories()
-    assert os.path.isfile(os.path.join(bi.get_path('docs'), 'user', 'commands', 'cryotrans.html'))
+    for page in ('commands/cryotrans.html', 'cryotrans_method.html', 'tools/cryotrans.html'):
+        assert os.path.isfile(os.path.join(bi.get_path('docs'), 'user', page)), page
     wheel, = glob.glob(os.path.join(ROOT, 'dist', 'chimerax_cryotrans-*.whl'))
     assert 'chimerax/cryotrans/docs/user/commands/cryotrans.html' in zipfile.ZipFile(wheel).namelist()
 
@@ -63,8 +65,9 @@ def test_morph_opens_the_trajectory_as_a_map_series(session, maps):
     v1, v2 = open_pair(session, maps)
     series, log = logged(session, 'cryotrans morph #1 to #2 steps 30 frames 4 wait true')
     assert isinstance(series, MapSeries) and series.id_string == '3'
-    assert series.name == 'cryotrans #1 to #2'
+    assert series.name == 'cryotrans initial.mrc to target.mrc'          # the maps' names: no model number
     assert [m.id_string for m in series.maps] == ['3.1', '3.2', '3.3', '3.4', '3.5']
+    assert [m.name for m in series.maps] == ['t=0', 't=0.25', 't=0.5', 't=0.75', 't=1 (prediction)']
     for m in series.maps:
         assert tuple(m.data.size) == (20, 20, 20)
         assert np.allclose(m.data.origin, GRID.origin) and np.allclose(m.data.step, GRID.voxel_size)
@@ -90,7 +93,7 @@ def test_morph_with_the_targets_resolution_ends_with_refinement(session, maps):
 def test_frames_play_save_and_come_back_from_a_session_file(session, maps, tmp_path):
     from chimerax.map_series import MapSeries
     open_pair(session, maps)
-    series = run(session, f'cryotrans morph #1 to #2 steps 2 frames 3 saveDir {tmp_path / "out"}')
+    series = run(session, f'cryotrans morph #1 to #2 steps 2 frames 3 directory {tmp_path / "out"}')
     assert sorted(os.listdir(tmp_path / 'out')) == (['flow.pt'] + [f'frame_{i:02d}.mrc' for i in range(4)]
                                                     + ['loss.log', 'open_in_chimerax.py'])
     frames = [m.full_matrix().copy() for m in series.maps]
@@ -185,35 +188,14 @@ def test_the_headless_launcher_runs_commands_and_scripts_and_fails_on_errors(map
     assert bad.returncode == 1 and 'same map' in bad.stdout
 
 
-def test_the_help_page_names_every_keyword_and_command_line_option():
-    from cryotrans_engine.cli import parser
-    from chimerax.cryotrans.fsc_command import fsc_desc
-    from chimerax.cryotrans.morph_command import morph_desc
-    from chimerax.cryotrans.partition_command import partition_desc
-    from chimerax.cryotrans.apply_command import apply_desc
-    page = open(os.path.join(ROOT, 'docs', 'user', 'commands', 'cryotrans.html'), encoding='utf-8').read()
-
-    def camel(name):
-        head, *rest = name.split('_')
-        return head + ''.join(w.capitalize() for w in rest)
-    for desc in (morph_desc, partition_desc, apply_desc, fsc_desc):
-        for name in desc._keyword:
-            assert f'<b>{camel(name)}</b>' in page, name
-    for command in ('morph', 'fsc'):
-        for action in parser()._subparsers._group_actions[0].choices[command]._actions:
-            for option in action.option_strings:
-                if option.startswith('--') and option != '--help':
-                    assert option in page, option
-
-
 def test_a_diverging_run_fails_the_command_keeps_its_series_and_is_listed_as_failed(session, maps):
     from chimerax.core.errors import UserError
     open_pair(session, maps)
     with pytest.raises(UserError, match=r'failed after 1 of 20 steps: training diverged at step 2 .*lower lr') as e:
         run(session, 'cryotrans morph #1 to #2 steps 20 lr 1e5 bin 1')
-    assert 'no frames written' not in str(e.value) and '#3 keeps the frames of step' in str(e.value)   # no saveDir
+    assert 'no frames written' not in str(e.value) and '#3 keeps the frames of step' in str(e.value)   # no directory
     _, text = logged(session, 'cryotrans list')
-    assert '#3 cryotrans #1 to #2: failed after 1/20 steps: training diverged' in text
+    assert '#3 cryotrans initial.mrc to target.mrc: failed after 1/20 steps: training diverged' in text
     with pytest.raises(UserError, match='lr must be a positive number'):
         run(session, 'cryotrans morph #1 to #2 lr inf')
 
@@ -227,18 +209,28 @@ def test_a_script_whose_run_fails_exits_with_an_error(maps):
     assert result.returncode == 1 and 'training diverged' in result.stdout + result.stderr
 
 
+def test_the_output_folder_is_given_once_by_directory_or_by_saveDir_its_old_name(session, maps, tmp_path):
+    from chimerax.core.errors import UserError
+    open_pair(session, maps)
+    with pytest.raises(UserError, match=r'give the output folder once: directory \(saveDir is its old name\)'):
+        run(session, f'cryotrans morph #1 to #2 steps 2 directory {tmp_path / "a"} saveDir {tmp_path / "b"}')
+    assert len(session.models.list()) == 2 + 2 and not (tmp_path / 'a').exists() and not (tmp_path / 'b').exists()
+    run(session, f'cryotrans morph #1 to #2 steps 2 frames 2 saveDir {tmp_path / "old"}')
+    assert 'flow.pt' in os.listdir(tmp_path / 'old')
+
+
 def test_a_save_dir_that_cannot_hold_results_is_refused_before_anything_opens(session, maps):
     from chimerax.core.errors import UserError
     open_pair(session, maps)
     (maps / 'taken').write_text('x')
     with pytest.raises(UserError, match='is a file, not a folder'):
-        run(session, f'cryotrans morph #1 to #2 steps 2 saveDir {maps / "taken"}')
+        run(session, f'cryotrans morph #1 to #2 steps 2 directory {maps / "taken"}')
     assert len([m for m in session.models.list() if m.parent is session.models.scene_root_model]) == 2
 
 
 
 def test_a_save_dir_holding_an_input_map_named_like_a_frame_is_refused(session, maps):
-    """saveDir would write over (or remove, as an older run's frame) the file a map was opened from."""
+    """directory would write over (or remove, as an older run's frame) the file a map was opened from."""
     from chimerax.core.errors import UserError
     import shutil
     out = maps / 'out'
@@ -247,7 +239,7 @@ def test_a_save_dir_holding_an_input_map_named_like_a_frame_is_refused(session, 
     run(session, f'open {out / "frame_07.mrc"}')
     run(session, f'open {maps / "target.mrc"}')
     with pytest.raises(UserError, match=r'cryotrans morph: .*frame_07.mrc is one of this command\'s inputs'):
-        run(session, f'cryotrans morph #1 to #2 steps 2 frames 3 saveDir {out}')
+        run(session, f'cryotrans morph #1 to #2 steps 2 frames 3 directory {out}')
     assert sorted(os.listdir(out)) == ['frame_07.mrc']
 
 def test_a_run_goes_on_from_its_checkpoint_with_more_steps(session, maps, tmp_path):
@@ -255,13 +247,13 @@ def test_a_run_goes_on_from_its_checkpoint_with_more_steps(session, maps, tmp_pa
     from cryotrans_engine.checkpoint import load_checkpoint
     open_pair(session, maps)
     out = tmp_path / 'out'
-    run(session, f'cryotrans morph #1 to #2 steps 3 frames 3 seed 4 saveDir {out}')
-    _, text = logged(session, f'cryotrans morph #1 to #2 resume {out / "flow.pt"} more 2 saveDir {out}')
+    run(session, f'cryotrans morph #1 to #2 steps 3 frames 3 seed 4 directory {out}')
+    _, text = logged(session, f'cryotrans morph #1 to #2 resume {out / "flow.pt"} more 2 directory {out}')
     assert f'and 2 more, going on from step 3 of {out / "flow.pt"}' in text and 'memory about' in text
     state = load_checkpoint(out / 'flow.pt')
     assert state['step'] == 5 and state['settings']['seed'] == 4 and state['settings']['frames'] == 3
     _, text = logged(session, 'cryotrans list')
-    assert '#4 cryotrans #1 to #2: finished, 5 steps' in text
+    assert '#4 cryotrans initial.mrc to target.mrc: finished, 5 steps' in text
     with pytest.raises(UserError, match=r'more adds steps to a run from its flow: give resume #N \(its series\)'):
         run(session, 'cryotrans morph #1 to #2 more 2')
     with pytest.raises(UserError, match='not a CryoTRANS checkpoint'):

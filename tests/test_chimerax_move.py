@@ -25,7 +25,7 @@ def test_the_open_model_moved_along_a_short_adk_run_comes_most_of_the_way_to_the
     before = rmsd(ca_coords(session.models.list(model_id=(3,))[0]), ca_coords(closed))
     after = rmsd(ca_coords(moved), ca_coords(closed))
     assert before > 7.5 and after < 2.5, (before, after)        # 7.66 → 1.45 Å here
-    assert f'3341 atoms of #3 moved along cryotrans #1 to #2 as #{moved.id_string}' in text
+    assert f'3341 atoms of #3 moved along cryotrans adk_open_3A.mrc to adk_closed_7A.mrc as #{moved.id_string}' in text
     assert 'bonds kept at their lengths, and its angles' in text
     a, b = moved.bonds.atoms
     i, j = moved.atoms.indices(a), moved.atoms.indices(b)        # copies: the same atoms in the same order

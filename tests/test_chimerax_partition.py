@@ -10,6 +10,7 @@ from cryotrans_engine import Grid, write_map
 from helpers import blob, logged, run
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
+RUN = 'cryotrans initial.mrc to target.mrc'     # a run's name: the series', after its two maps
 LEFT, RIGHT = (22.0, 0.0, 50.0), (38.0, 0.0, 50.0)     # xyz Å of the two blobs
 
 
@@ -162,7 +163,7 @@ def test_a_model_moved_along_a_partitioned_flow_follows_each_region_with_a_coord
     before = model(session, 3).atoms.scene_coords.copy()
     moved, text = logged(session, f'cryotrans move #3 flow #{series.id_string}')
     assert moved.id_string == '6' and moved.num_coordsets == 5 and moved.active_coordset_id == 5
-    assert '6 atoms of #3 moved along cryotrans #1 to #2 as #6 (region 1: 3, region 2: 3 atoms)' in text
+    assert f'6 atoms of #3 moved along {RUN} as #6 (region 1: 3, region 2: 3 atoms)' in text
     after = moved.atoms.scene_coords
     assert (after[:3, 0] - before[:3, 0]).mean() < -1.5 and (after[3:, 0] - before[3:, 0]).mean() > 1.5
     assert np.allclose(after[:, 1:], before[:, 1:], atol=1.0)
@@ -220,7 +221,7 @@ def test_a_partitioned_run_in_the_background_stops_keeping_its_frames_and_a_chec
     from chimerax.cryotrans.run import runs
     run(session, 'cryotrans partition #1 plane 30,0,50 normal 1,0,0')     # #4
     series, _ = logged(session, f'cryotrans morph #1 to #2 partition #4 steps 100000 frames 3 wait false '
-                                f'reportEvery 5 saveDir {scene / "out"}')
+                                f'reportEvery 5 directory {scene / "out"}')
     (job,) = [r for r in runs(session) if r.series is series]
     end = time.monotonic() + 60
     while job.training.step < 12:

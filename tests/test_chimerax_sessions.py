@@ -1,7 +1,7 @@
 """Runs in ChimeraX session files, `cryotrans apply`, and the frames' ChimeraX script, in real headless ChimeraX.
 
 A session round trip is `save s.cxs`, `close session`, `open s.cxs`: the run comes back beside its
-series, listed as it was, with its flow (no saveDir needed), and a run saved while it trained comes
+series, listed as it was, with its flow (no directory needed), and a run saved while it trained comes
 back unfinished at the step its frames show.
 """
 
@@ -14,6 +14,7 @@ from cryotrans_engine import Grid, Settings, morph_files, write_map
 from helpers import blob, logged, run
 
 GRID = Grid((16, 16, 16), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
+RUN = 'cryotrans initial.mrc to target.mrc'     # a run's name: the series', after its two maps
 LEFT, RIGHT = (9.0, 15.0, 15.0), (21.0, 15.0, 15.0)      # xyz Å of two blobs
 
 
@@ -64,14 +65,14 @@ def frames_of(series):
 
 def test_a_finished_run_comes_back_listed_with_its_flow_which_moves_models_and_trains_on(session, scene):
     import torch
-    series = run(session, 'cryotrans morph #1 to #2 steps 6 frames 3 bin 1 seed 3')          # #4, no saveDir
+    series = run(session, 'cryotrans morph #1 to #2 steps 6 frames 3 bin 1 seed 3')          # #4, no directory
     listed = logged(session, 'cryotrans list')[1].strip()
     moved = run(session, 'cryotrans move #3 flow #4').atoms.scene_coords.copy()               # #5
     frames = frames_of(series)
     further = run(session, 'cryotrans morph #1 to #2 resume #4 more 2')                       # #6
     weights = run_of(session, further).flow.state['flow']
     text = round_trip(session, scene / 's.cxs')
-    assert listed.startswith('#4 cryotrans #1 to #2: finished, 6 steps, loss')
+    assert listed.startswith(f'#4 {RUN}: finished, 6 steps, loss')
     assert f'{listed}; its flow is restored with #4' in text
     assert listed in logged(session, 'cryotrans list')[1].splitlines()
     restored = model(session, 4)
@@ -80,7 +81,7 @@ def test_a_finished_run_comes_back_listed_with_its_flow_which_moves_models_and_t
     assert np.allclose(again.atoms.scene_coords, moved, atol=1e-5)
     kept = run_of(session, restored).flow.to_bytes()
     _, text = logged(session, 'cryotrans morph #1 to #2 resume #4 more 2')                    # #8
-    assert 'and 2 more, going on from step 6 of cryotrans #1 to #2 (#4)' in text
+    assert f'and 2 more, going on from step 6 of {RUN} (#4)' in text
     resumed = run_of(session, model(session, 8)).flow
     assert resumed.steps_trained == 8 and resumed.settings['seed'] == 3 and resumed.frame_count == 3
     assert all(torch.equal(resumed.state['flow'][k], w) for k, w in weights.items())   # as from the live run
@@ -96,7 +97,7 @@ def test_a_partitioned_run_comes_back_with_its_regions(session, scene):
     flow = run_of(session, model(session, 5)).flow
     assert flow.region_count == 2 and np.array_equal(flow.regions, regions)
     _, text = logged(session, 'cryotrans move #3 flow #5')
-    assert '4 atoms of #3 moved along cryotrans #1 to #2 as #6 (region 1: 2, region 2: 2 atoms)' in text
+    assert f'4 atoms of #3 moved along {RUN} as #6 (region 1: 2, region 2: 2 atoms)' in text
 
 
 def test_a_run_saved_while_it_trained_comes_back_unfinished_at_the_step_its_frames_show(session, scene):
@@ -112,7 +113,7 @@ def test_a_run_saved_while_it_trained_comes_back_unfinished_at_the_step_its_fram
     run(session, 'cryotrans stop')
     run(session, 'close session')
     _, text = logged(session, f'open {scene / "s.cxs"}')
-    said = f'#4 cryotrans #1 to #2: stopped at step {step} of 100000 when the session was saved: unfinished'
+    said = f'#4 {RUN}: stopped at step {step} of 100000 when the session was saved: unfinished'
     assert step >= 3 and step % 3 == 0
     assert said in text and 'resume #4' in text
     listed = logged(session, 'cryotrans list')[1]
@@ -127,20 +128,20 @@ def test_a_run_saved_while_it_trained_comes_back_unfinished_at_the_step_its_fram
     _, text = logged(session, 'cryotrans move #3 flow #4')
     assert 'its flow is unfinished' in text
     _, text = logged(session, 'cryotrans morph #1 to #2 resume #4 wait false')
-    assert f'going on from step {step} of cryotrans #1 to #2 (#4)' in text
+    assert f'going on from step {step} of {RUN} (#4)' in text
     run(session, 'cryotrans stop')
 
 
 def test_apply_moves_another_map_on_the_same_grid_along_a_series_flow_or_a_flow_pt(session, scene):
     out = scene / 'out'
-    series = run(session, f'cryotrans morph #1 to #2 steps 6 frames 3 bin 1 saveDir {out}')       # #4
+    series = run(session, f'cryotrans morph #1 to #2 steps 6 frames 3 bin 1 directory {out}')       # #4
     frames = frames_of(series)
     level = run_of(session, series).flow.level0
     write_map(scene / 'sharper.mrc', 2 * model(session, 1).full_matrix(), GRID)   # the same map in other units
     run(session, f'open {scene / "sharper.mrc"}')             # #5
     applied, text = logged(session, f'cryotrans apply #4 to #5 level {2 * level}')
-    assert f'#5 above level {2 * level:.4g} moved along cryotrans #1 to #2 (#4): 4 frames as #6' in text
-    assert applied.name == 'cryotrans #1 to #2 (#4) applied to #5'
+    assert f'#5 above level {2 * level:.4g} moved along {RUN} (#4): 4 frames as #6' in text
+    assert applied.name == f'{RUN} applied to sharper.mrc'
     assert all(np.allclose(a, 2 * b, atol=1e-4) for a, b in zip(frames_of(applied), frames))
     assert [s.level for s in applied.maps[0].surfaces] == [pytest.approx(2 * level)]
     from_file = run(session, f'cryotrans apply {out / "flow.pt"} to #1 level {level}')
@@ -153,7 +154,7 @@ def test_apply_refuses_a_map_on_another_grid_unless_asked_to_resample_it(session
     coarse = Grid((10, 10, 10), (4.0, 4.0, 4.0), (-4.0, -4.0, -4.0))               # a larger box
     write_map(scene / 'coarse.mrc', 3 * (blob(coarse, LEFT, 3.0) + blob(coarse, RIGHT, 3.0)), coarse)
     run(session, f'open {scene / "coarse.mrc"}')                                    # #5
-    with pytest.raises(UserError, match=r'#5 is not on the grid cryotrans #1 to #2 \(#4\) was trained on .*'
+    with pytest.raises(UserError, match=rf'#5 is not on the grid {RUN} \(#4\) was trained on .*'
                                         r'give resample true'):
         run(session, 'cryotrans apply #4 to #5 level 0.3')
     applied, text = logged(session, 'cryotrans apply #4 to #5 level 0.3 resample true')
@@ -168,12 +169,12 @@ def test_apply_refuses_a_map_on_another_grid_unless_asked_to_resample_it(session
 def test_a_folder_held_by_a_run_whose_series_was_closed_names_it(session, scene):
     from chimerax.core.errors import UserError
     out = scene / 'out'
-    series = run(session, f'cryotrans morph #1 to #2 steps 100000 bin 1 wait false saveDir {out}')
+    series = run(session, f'cryotrans morph #1 to #2 steps 100000 bin 1 wait false directory {out}')
     job = run_of(session, series)
     run(session, 'close #4')            # stops the run; its end is applied when a command pumps
-    with pytest.raises(UserError, match=r'is where cryotrans #1 to #2 \(closed #4\), still training, writes its '
-                                        r'frames and flow.pt: choose another saveDir, or cryotrans stop first'):
-        run(session, f'cryotrans morph #1 to #2 steps 2 saveDir {out}')
+    with pytest.raises(UserError, match=rf'is where {RUN} \(closed #4\), still training, writes its '
+                                        r'frames and flow.pt: choose another directory, or cryotrans stop first'):
+        run(session, f'cryotrans morph #1 to #2 steps 2 directory {out}')
     run(session, 'cryotrans stop')
     assert not job.worker.is_alive()
 

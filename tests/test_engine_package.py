@@ -34,6 +34,8 @@ def fresh(tmp_path_factory):
 def test_the_engine_installs_alone_and_never_needs_chimerax(fresh):
     bin_dir, env, where = fresh
     code = ('import sys, cryotrans_engine, numpy; print(numpy.__version__); '
+            'import importlib.metadata as m; assert m.metadata("cryotrans-engine")["License"] == "MIT"; '
+            'assert any(f.name == "LICENSE" and "MIT License" in f.read_text() for f in m.files("cryotrans-engine")); '
             'import importlib.util; sys.exit(importlib.util.find_spec("chimerax") is not None)')
     done = subprocess.run([str(bin_dir / 'python'), '-c', code], env=env, capture_output=True, encoding='utf-8',
                           cwd=str(where))

@@ -109,7 +109,7 @@ def test_the_panel_builds_with_a_control_for_every_keyword_and_fits_a_side_panel
     def camel(name):
         head, *rest = name.split('_')
         return head + ''.join(w.capitalize() for w in rest)
-    keywords = {camel(name) for name in morph_desc._keyword}
+    keywords = {camel(name) for name in morph_desc._keyword if name not in morph_desc._hidden}   # not old names
     assert keywords - set(panel.controls) == {'wait'}          # the panel always runs `wait false`
     assert panel.morph_command().endswith(' wait false')
     panel.advanced_toggle.setChecked(True)
@@ -132,11 +132,11 @@ def test_the_command_says_what_the_controls_say(panel, tmp_path):
     panel.bin.setValue(2)
     panel.refine.setValue(100)
     panel.report_every.setValue(25)
-    panel.save_dir.setText(str(tmp_path / 'my results'))
+    panel.directory.setText(str(tmp_path / 'my results'))
     panel.model_id.setValue(7)
     assert panel.morph_command() == (
         f'cryotrans morph #1 to #2 encloseVolume0 9000 level1 auto resolution 7 steps 300 bin 2 device cpu '
-        f'lr 0.0005 refine 100 reportEvery 25 modelId #7 saveDir "{tmp_path / "my results"}" wait false')
+        f'lr 0.0005 refine 100 reportEvery 25 modelId #7 directory "{tmp_path / "my results"}" wait false')
     panel.lr.setText('fast')
     panel.start()
     assert "'fast' is not a number (lr)" in panel.message.text() and not panel.services.commands
@@ -307,6 +307,10 @@ def test_the_panels_state_comes_back_whole(panel, qt_app, session):
         other.set_state(state)
         assert other.state() == state
         assert other.morph_command() == panel.morph_command()
+        older = dict(state, texts={**state['texts'], 'saveDir': '/tmp/kept'})     # a panel saved as saveDir
+        del older['texts']['directory']
+        other.set_state(older)
+        assert other.directory.text() == '/tmp/kept' and ' directory /tmp/kept ' in other.morph_command()
     finally:
         other.close_services()
 
@@ -362,8 +366,8 @@ def _set(panel, keyword):
     if keyword in ('lr', 'epsilon'):
         (p.lr if keyword == 'lr' else p.epsilon).setText('0.002')
         return f'{keyword} 0.002'
-    if keyword in ('saveDir', 'resume'):
-        (p.save_dir if keyword == 'saveDir' else p.resume).setText('/tmp/somewhere')
+    if keyword in ('directory', 'resume'):
+        (p.directory if keyword == 'directory' else p.resume).setText('/tmp/somewhere')
         return f'{keyword} /tmp/somewhere'
     if keyword == 'to':
         return 'to #2'
@@ -372,7 +376,7 @@ def _set(panel, keyword):
 
 ALONE = ['level0', 'level1', 'encloseVolume0', 'encloseVolume1', 'sdLevel0', 'sdLevel1', 'to', 'steps', 'frames',
          'resolution', 'refine', 'loss', 'lr', 'width', 'depth', 'epsilon', 'sinkhornIterations', 'bin', 'device',
-         'seed', 'rigidityForm', 'reportEvery', 'modelId', 'saveDir', 'resume', 'more', 'particles']
+         'seed', 'rigidityForm', 'reportEvery', 'modelId', 'directory', 'resume', 'more', 'particles']
 
 
 @pytest.mark.parametrize('keyword', ALONE)
@@ -400,4 +404,5 @@ def test_every_keyword_is_covered_by_the_two_tests_above():
     def camel(name):
         head, *rest = name.split('_')
         return head + ''.join(w.capitalize() for w in rest)
-    assert {camel(n) for n in morph_desc._keyword} == set(ALONE) | {'partition', 'rigidity', 'colorRegions', 'wait'}
+    shown = {camel(n) for n in morph_desc._keyword if n not in morph_desc._hidden}      # saveDir: directory's old name
+    assert shown == set(ALONE) | {'partition', 'rigidity', 'colorRegions', 'wait'}

@@ -1,9 +1,7 @@
-"""The training options' one declaration (settings.py): what is made from it, what is held to it
-(the help page), and Settings.resolved, which checks without changing the settings it is given."""
+"""The training options' one declaration (settings.py): what is made from it (the help page's list:
+test_help_pages.py), and Settings.resolved, which checks without changing the settings it is given."""
 
 import math
-import os
-import re
 import subprocess
 import sys
 from dataclasses import asdict
@@ -13,8 +11,6 @@ import pytest
 from cryotrans_engine import Settings, SettingsError
 from cryotrans_engine.cli import _settings, parser
 from cryotrans_engine.settings import OPTIONS, REFINE_STEPS, RIGIDITY
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_the_settings_and_the_package_load_without_torch_and_every_public_name_is_there():
@@ -71,26 +67,3 @@ def test_the_command_lines_training_options_are_the_declared_ones():
         assert tuple(action.choices or ()) == option.choices
     args = parser().parse_args(['morph', 'a.mrc', 'b.mrc', '--out', 'o', '--rigidity', '1,0.5', '--steps', '7'])
     assert _settings(args) == Settings(rigidity=(1.0, 0.5), steps=7)
-
-
-def _page():
-    with open(os.path.join(ROOT, 'docs', 'user', 'commands', 'cryotrans.html'), encoding='utf-8') as f:
-        return f.read()
-
-
-def test_the_help_page_names_each_options_keyword_and_flag_with_the_declared_default():
-    page = _page()
-    usage = re.search(r'<a name="morph"></a>\s*<h4>(.*?)</h4>', page, re.S).group(1)
-    table = {}
-    for names, defaults in re.findall(r'<tr><td>(.*?)</td><td>(.*?)</td>', page):
-        names, values = names.split(', '), defaults.split(', ')
-        table.update(zip(names, values) if len(names) == len(values) else ((name, defaults) for name in names))
-    for option in OPTIONS:
-        assert table.get(option.flag) == option.default_text, option.flag
-        keyword = f'<b>{option.keyword}</b>'
-        if not option.chimerax:
-            assert keyword not in usage, option.keyword
-        elif option.choices:
-            assert f'{keyword} {" | ".join(option.choices)} ]' in usage, option.keyword
-        else:
-            assert keyword in usage, option.keyword

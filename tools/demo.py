@@ -61,7 +61,7 @@ def script(target_name, out, steps, device, quick):
         f'volume #1 level {LEVEL0}',
         f'volume #2 level {LEVEL1}',
         f'cryotrans morph #1 to #2 steps {steps} device {device}{extra} reportEvery {max(1, steps // 10)} '
-        f'saveDir {out} wait true',
+        f'directory {out} wait true',
         f'save {os.path.join(out, "prediction.mrc")} models #3.11',
         ''])
 
