@@ -10,6 +10,7 @@ from .maps import write_map
 
 CHECKPOINT = 'flow.pt'
 LOSS_LOG = 'loss.log'
+REGIONS = 'regions.mrc'       # the region map partition auto found, written beside the frames
 VIEWER = 'open_in_chimerax.py'
 
 # A Python script, not a .cxc: a command script cannot name the series it opens (its model number
@@ -70,7 +71,7 @@ def check_inputs_kept(folder, frame_count, inputs, checkpoint=None):
     removing an older run's frames, would write over or delete one of the command's inputs (paths; None
     ignored).  checkpoint: the flow.pt being resumed, which the run goes on writing (the same run)."""
     outputs = frame_paths(folder, frame_count) + glob.glob(os.path.join(glob.escape(folder), 'frame_*.mrc'))
-    outputs += [os.path.join(folder, name) for name in (CHECKPOINT, LOSS_LOG)]
+    outputs += [os.path.join(folder, name) for name in (CHECKPOINT, LOSS_LOG, REGIONS)]
     written = {os.path.realpath(p) for p in outputs}
     if checkpoint is not None:
         written.discard(os.path.realpath(checkpoint))

@@ -6,12 +6,15 @@ frames, writing them, the verdict, each region's rigid motion) is done here once
 """
 
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 
 from .errors import CryoTransError, OutputError
-from .files import CHECKPOINT, LOSS_LOG, check_inputs_kept, write_frames, write_loss_log, write_viewer
+from .files import CHECKPOINT, LOSS_LOG, REGIONS, check_inputs_kept, write_frames, write_loss_log, write_viewer
 from .levels import Levels
-from .maps import read_map
+from .domains import body_lines, find_bodies, flow_motion, region_map
+from .maps import read_map, write_map
+from .schedule import plan
 from .motion import motion_lines, region_motions
 from .pair import prepare_pair
 from .stage_notes import beginning_note, stage_ended_note
@@ -51,15 +54,31 @@ class Result:
     motion_lines: list = field(default_factory=list)   # the same in words, one line per region
     paths: tuple = None       # (particles, positions in Å at each frame) when asked for
     files: list = field(default_factory=list)     # what was written into the folder
+    bodies: object = None     # domains.Bodies found by partition auto (None: no search)
+    body_lines: list = field(default_factory=list)   # what the search found and cost, in words
+    regions: object = None    # the region map trained with (int32 on the initial map's grid), or None
 
 
 class MorphJob:
-    """One morph of a prepared pair (pair.py) with settings; run() trains and returns the Result."""
+    """One morph of a prepared pair (pair.py) with settings; run() trains and returns the Result.
 
-    def __init__(self, pair, settings=None, checkpoint=None, more=0, free_memory=None):
+    auto: find the partition from the motion (partition auto, domains.py): the run's first stage
+    trains one field, as a partitioned run's shared stage does; the bodies its motion shows become
+    the regions, and the run goes on from there with a field per region (one body: one field, the
+    same run going on); count: that many bodies.
+    """
+
+    def __init__(self, pair, settings=None, checkpoint=None, more=0, free_memory=None, auto=False, count=None):
         """checkpoint: a saved state (load_checkpoint) to go on from; more: steps to add to it."""
+        if (auto or count) and (pair.regions is not None or checkpoint is not None):
+            raise CryoTransError('partition auto finds the regions itself: give no region map, and resume a run '
+                                 'it made with its regions.mrc as the partition')
         self.pair = pair
-        self.training = Training(pair, settings or Settings(), checkpoint, more, free_memory)
+        self.settings = settings or Settings()
+        self.auto = bool(auto or count)
+        self.count = count
+        self.free_memory = free_memory
+        self.training = Training(pair, self.settings, checkpoint, more, free_memory)
 
     @property
     def levels(self):
@@ -77,6 +96,9 @@ class MorphJob:
         (for colouring by region).  A run that fails keeps its last good checkpoint and loss log
         and raises RunFailed saying so; a failure writing the frames raises OutputError.
         """
+        bodies, found = None, []
+        if self.auto:
+            bodies, found = self._find_bodies(progress, stop, out)
         t = self.training
         checkpoint = None if out is None else os.path.join(out, CHECKPOINT)
         log = None if out is None else os.path.join(out, LOSS_LOG)
@@ -106,13 +128,46 @@ class MorphJob:
             except CryoTransError as e:
                 raise OutputError(f'{e}; {again} again') from e
             files.append(write_viewer(out, t.pair.level0))
+        if out is not None and t.pair.regions is not None and self.auto:
+            write_map(os.path.join(out, REGIONS), t.pair.regions, t.pair.grid)
+            files.append(os.path.join(out, REGIONS))
         want = paths or t.pair.regions is not None
         particle_paths = t.paths() if want else None
         motions = region_motions(*particle_paths) if t.pair.regions is not None else []
         return Result(frames, TrainedFlow.from_training(t), finished, t.step, t.total_steps, list(t.losses),
                       t.elapsed, t.clock.step_seconds(), t.verdict(frames), self.levels, motions,
                       motion_lines(motions, particle_paths) if motions else [],
-                      particle_paths if paths else None, files)
+                      particle_paths if paths else None, files, bodies, found, t.pair.regions)
+
+    def _find_bodies(self, progress, stop, out):
+        """partition auto: train the first stage with one field, find the bodies in its motion, and make
+        self.training the partitioned run going on from there (domains.py).  (Bodies, lines in words)."""
+        t = self.training
+        shared = plan(self.pair.initial, self.pair.grid.voxel_size, t.settings, 2)[0].steps
+        tell = None if progress is None else (lambda *a: progress(self._progress(*a)))
+        t.run(tell, lambda: (stop is not None and stop()) or t.step >= shared or t.plan.stage_index(t.step) > 0)
+        if t.step == 0 or (t.step < shared and t.plan.stage_index(t.step) == 0):
+            return None, ['partition auto: stopped before the motion was learnt; no bodies looked for']
+        began = time.perf_counter()
+        before, after, mass, voxels, shape, factor = flow_motion(t.flow, self.pair.initial, self.pair.grid,
+                                                                  t.device)
+        bodies = find_bodies(before, after, mass, voxels, shape, self.count,
+                             max(self.pair.grid.voxel_size) * factor)
+        lines = [f'partition auto: {bodies.count} {"body" if bodies.count == 1 else "bodies"} in the motion of one '
+                 f'field after {t.step} steps ({t.elapsed:.1f} s, the run\'s first stage); {bodies.why}; '
+                 f'found in {time.perf_counter() - began:.1f} s'] + body_lines(bodies)
+        if bodies.count == 1:
+            lines.append('partition auto: one field goes on (the same run)')
+            return bodies, lines
+        regions = region_map(bodies, voxels, shape, factor, self.pair.initial > 0)
+        self.pair = replace(self.pair, regions=regions)
+        self.training = continued(t, self.pair, self.settings, self.free_memory)
+        return bodies, lines
+
+    @property
+    def regions(self):
+        """The region map the run trains with (found by partition auto once its first stage has run)."""
+        return self.pair.regions
 
     def _progress(self, step, total, loss, elapsed):
         t = self.training
@@ -121,6 +176,22 @@ class MorphJob:
         return Progress(step, total, loss, elapsed, stage.loss,
                         going and stage is not t.plan.stage_at(step - 1),
                         stage_ended_note(t, step), beginning_note(t, step))
+
+
+def continued(short, pair, settings, free_memory=None):
+    """A partitioned Training (pair with regions) that starts where a one-field run of its shared first
+    stage (short) ended: every region's field the one field, the steps, losses and time carried over.
+    The same state the partitioned run would have reached itself: its shared stage trains one field
+    on the same grid and particles (objective.partitioned_plan), and Adam starts afresh when it ends."""
+    t = Training(pair, settings, None, 0, free_memory)
+    t.flow.fields[0].load_state_dict(short.flow.fields[0].state_dict())
+    t.flow.share_first_field()
+    if short.step < t.plan[0].steps:            # the shared stage ended early (its loss stopped improving)
+        t.plan.end_early(0, short.step)
+    t.step, t.losses, t.elapsed = short.step, list(short.losses), short.elapsed
+    t.ended_early = list(short.ended_early)
+    t.clock.times = {0: list(short.clock.times.get(0, []))}
+    return t
 
 
 def _kept(checkpoint):
