@@ -33,14 +33,15 @@ from .volumes import map_files, open_series, region_labels_on
 
 def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose_volume0=None, enclose_volume1=None,
                     sd_level0=None, sd_level1=None, report_every=50, model_id=None,
-                    directory=None, wait=None, partition=None, color_regions=True, resume=None, more=0,
+                    directory=None, wait=None, partition=None, count=None, color_regions=True, resume=None, more=0,
                     save_dir=None, **settings):
     """Open the series at once, train in a worker thread that refreshes it, and return the series.
 
     directory: the folder for the frames, loss log and flow.pt (saveDir, its old name, still works).
     wait (default: true without a GUI) returns only when training has ended, for scripts.
     resume: the flow to go on from (a series whose run ended, or a flow.pt), with its settings and
-    levels unless typed; more: steps beyond its run.
+    levels unless typed; more: steps beyond its run.  partition auto: the regions are found from the
+    motion of the run's first stage (count: that many bodies) and shown as a region map when it ends.
     """
     initial, target = _the_two_maps(initial, to)
     if directory is not None and save_dir is not None:
@@ -64,6 +65,11 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
         checkpoint = copy.deepcopy(flow.state)      # training changes the optimiser state it is given in place
     if checkpoint is not None:       # the levels it was trained with, unless typed
         typed = tuple(checkpoint_level(checkpoint, i) if spec is None else spec for i, spec in enumerate(typed))
+    auto = partition == 'auto'
+    if auto:
+        partition = None
+    elif count is not None:
+        raise UserError('count is how many bodies partition auto finds: give partition auto too')
     if partition is not None and partition in (initial, target):
         raise UserError(f'partition #{partition.id_string} is one of the maps being morphed; give the region map '
                         f'(cryotrans partition #{initial.id_string} ... makes one)')
@@ -71,7 +77,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     pair = morph_pair(session.logger, initial, target, typed, labels)
     given = {k: v for k, v in settings.items() if v is not None}
     s = settings_to_resume(checkpoint, **given)
-    job = MorphJob(pair, s, checkpoint, more)
+    job = MorphJob(pair, s, checkpoint, more, auto=auto, count=count)
     claim = None
     if save_dir is not None:
         _not_in_use(session, save_dir)
@@ -81,7 +87,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
         output_folder(save_dir)
         claim = claim_folder(save_dir, f'cryotrans morph #{initial.id_string} to #{target.id_string} in ChimeraX')
     try:
-        run = _start(session, initial, target, job, s, origin, partition, model_id, save_dir,
+        run = _start(session, initial, target, job, s, origin, 'auto' if auto else partition, model_id, save_dir,
                      report_every, color_regions, claim)
     except BaseException:
         if claim is not None:
@@ -114,8 +120,7 @@ def _start(session, initial, target, job, s, origin, partition, model_id, save_d
                         f'{training.device} (memory about {gb(training.memory.total)}); '
                         f'{_particles_note(training)}frames as #{series.id_string}, '
                         f'refreshed every {report_every} steps'
-                        + (f'; {region_summary(pair, training.settings)} from #{partition.id_string}'
-                           if partition is not None else ''))
+                        + _partition_words(pair, training, partition))
     if training.device.type == 'cpu':
         import torch
         note = cpu_build_note(torch)
@@ -125,6 +130,15 @@ def _start(session, initial, target, job, s, origin, partition, model_id, save_d
     keep_runs_in_sessions(session)
     run.start()
     return run
+
+
+def _partition_words(pair, training, partition):
+    if partition == 'auto':
+        return ('; partition auto: the first stage trains one field, then its motion\'s rigid bodies become the '
+                'regions')
+    if partition is None:
+        return ''
+    return f'; {region_summary(pair, training.settings)} from #{partition.id_string}'
 
 
 def series_name(initial, target):
@@ -196,7 +210,7 @@ morph_desc = CmdDesc(
              ('enclose_volume0', PositiveFloatArg), ('enclose_volume1', PositiveFloatArg),
              ('sd_level0', FloatArg), ('sd_level1', FloatArg),
              *[(option.name, option_arg(option)) for option in OPTIONS if option.chimerax],
-             ('partition', MapArg),
+             ('partition', Or(EnumOf(['auto']), MapArg)), ('count', PositiveIntArg),
              ('color_regions', BoolArg),
              ('report_every', PositiveIntArg), ('model_id', ModelIdArg),
              ('directory', SaveFolderNameArg), ('wait', BoolArg),

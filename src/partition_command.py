@@ -1,13 +1,14 @@
 """`cryotrans partition #1 …`: split the initial map into regions that move each as one body.
 
 Thin: each source keyword turns ChimeraX objects into labels (regions.py) and puts them
-into #1's region map, which `cryotrans morph #1 to #2 partition #N` reads.
+into #1's region map, which `cryotrans morph #1 to #2 partition #N` reads; `auto to #2` asks
+the engine for the rigid bodies of the motion towards #2 (domains.py).
 """
 
 import weakref
 
 from chimerax.atomic import AtomsArg
-from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, Float3Arg, ModelIdArg, ModelsArg, Or,
+from chimerax.core.commands import (BoolArg, CmdDesc, EnumOf, Float3Arg, ModelIdArg, ModelsArg, NoArg, Or,
                                     PositiveFloatArg, PositiveIntArg)
 from chimerax.core.errors import UserError
 from chimerax.map import MapArg, MapsArg
@@ -20,15 +21,19 @@ _drawing = weakref.WeakKeyDictionary()   # session -> (map, region) being drawn
 
 
 def cryotrans_partition(session, volume, atoms=None, range=3.0, masks=None, index_map=None, plane=None,
-                        normal=None, markers=None, draw=None, region_map=None, new=False, model_id=None):
-    """Make or extend #1's region map from one source; or choose the region the mouse draws."""
+                        normal=None, markers=None, draw=None, auto=None, to=None, count=None, resolution=None,
+                        region_map=None, new=False, model_id=None):
+    """Make or extend #1's region map from one source; or choose the region the mouse draws.
+    auto: the rigid bodies of the motion towards the map `to` (the first stage of a morph, trained here)."""
     given = [name for name, value in (('atoms', atoms), ('masks', masks), ('indexMap', index_map),
-                                      ('plane', plane), ('markers', markers), ('draw', draw))
+                                      ('plane', plane), ('markers', markers), ('draw', draw), ('auto', auto))
              if value is not None]
     if len(given) != 1:
         raise UserError('cryotrans partition: give one source of regions: atoms, masks, indexMap, plane, '
-                        'markers, or draw N to draw region N with the mouse'
+                        'markers, auto to #N, or draw N to draw region N with the mouse'
                         + (f' (got {", ".join(given)})' if given else ''))
+    if auto is None and (to is not None or count is not None or resolution is not None):
+        raise UserError('to, count and resolution go with auto: cryotrans partition #1 auto to #2')
     if draw is not None:
         return choose_drawn_region(session, volume, draw)
     current = region_map or (None if new else regions.region_map_of(session, volume))
@@ -43,6 +48,8 @@ def cryotrans_partition(session, volume, atoms=None, range=3.0, masks=None, inde
         labels = regions.labels_from_index_map(volume, index_map)
     elif plane is not None:
         labels = regions.labels_from_plane(volume, *_plane(session, plane, normal))
+    elif auto is not None:
+        labels = _found_labels(session, volume, to, count, resolution)
     else:
         labels = regions.labels_from_markers(volume, _marker_sets(markers))
     level = _level(volume)
@@ -53,6 +60,28 @@ def cryotrans_partition(session, volume, atoms=None, range=3.0, masks=None, inde
                         + ', '.join(f'region {r} {n}' for r, n in enumerate(held, start=1))
                         + f'; use it with cryotrans morph #{volume.id_string} to ... partition #{result.id_string}')
     return result
+
+
+def _found_labels(session, volume, target, count, resolution):
+    """partition auto: the first stage of a morph onto the target trained here (one field), and the rigid
+    bodies of its motion (the engine's domains.py) as labels over the whole box (each voxel the body of
+    the nearest particle), so that the map is coloured at any level."""
+    if target is None:
+        raise UserError('partition auto reads the motion towards the target map: cryotrans partition '
+                        f'#{volume.id_string} auto to #N')
+    if target is volume:
+        raise UserError(f'the initial and target maps are the same map (#{volume.id_string})')
+    import numpy as np
+    from cryotrans_engine import MorphJob, Settings
+    from cryotrans_engine.partition import grow_labels
+    from .map_levels import morph_pair
+    pair = morph_pair(session.logger, volume, target, (None, None))
+    job = MorphJob(pair, Settings(resolution=resolution or 0.0), auto=True, count=count)
+    job.find_regions()
+    for line in job.body_lines:
+        session.logger.info(line)
+    found = job.regions if job.regions is not None else (pair.initial > 0).astype(np.int32)
+    return grow_labels(found, np.ones(found.shape, bool), int(found.max()))
 
 
 def _added(earlier, new):
@@ -153,6 +182,7 @@ partition_desc = CmdDesc(
     required=[('volume', MapArg)],
     keyword=[('atoms', AtomsArg), ('range', PositiveFloatArg), ('masks', MapsArg), ('index_map', MapArg),
              ('plane', Or(EnumOf(['clip']), Float3Arg)), ('normal', Float3Arg), ('markers', ModelsArg),
-             ('draw', Or(EnumOf(['new']), PositiveIntArg)), ('region_map', MapArg), ('new', BoolArg),
+             ('draw', Or(EnumOf(['new']), PositiveIntArg)), ('auto', NoArg), ('to', MapArg),
+             ('count', PositiveIntArg), ('resolution', PositiveFloatArg), ('region_map', MapArg), ('new', BoolArg),
              ('model_id', ModelIdArg)],
     synopsis='split a map into regions, each moved as one rigid body by cryotrans morph')

@@ -174,10 +174,10 @@ class MorphRun(Run):
         self._watched = [(m, '#' + m.id_string) for m in (*inputs, series)]   # ids are gone once closed
         self._claim = claim
         self.job = job
-        self.training = job.training
         self.save_dir = save_dir
         self.report_every = report_every
-        self.color_regions = color_regions and job.pair.regions is not None
+        self.color_regions = color_regions and (job.pair.regions is not None or job.auto)
+        self.initial = inputs[0]
         self.shown_step = 0
         self.shown_state = None   # the checkpoint of the flow whose frames the series shows (a copy)
         self.failure = None       # the message of a failed run
@@ -190,6 +190,11 @@ class MorphRun(Run):
         self._said = 0.0
         self._refreshing = 0.0      # seconds spent making frames for refreshes so far
         self._told = 0            # losses handed to listeners so far
+
+    @property
+    def training(self):
+        """The job's training (partition auto: the one-field first stage, then the partitioned run)."""
+        return self.job.training
 
     @property
     def step(self):
@@ -234,6 +239,8 @@ class MorphRun(Run):
         try:
             result = self.job.run(self._progress, self._stop.is_set, self.save_dir, self.report_every,
                                   paths=self.color_regions)
+            if result.bodies is not None:
+                self._post(self._show_bodies, result.body_lines, result.regions)
             self._post(self._end, result.frames, TaskState.FINISHED if result.finished else STOPPED, result.verdict,
                        result.motion_lines, self._region_paths(result.paths), result.flow)
         except CryoTransError as e:     # a diverged run: says what to change; the last good checkpoint is kept
@@ -245,6 +252,17 @@ class MorphRun(Run):
         finally:
             if self._claim is not None:
                 self._claim.release()
+
+    def _show_bodies(self, lines, regions):
+        """Main thread, partition auto: log the bodies found and show their region map (coloured, as
+        cryotrans partition makes one) beside the initial map."""
+        for line in lines:
+            self.session.logger.info(f'{self.name}: {line}')
+        if regions is not None and not self.initial.deleted:
+            from .regions import show_regions
+            shown = show_regions(self.session, self.initial, regions)     # a new model: drawn regions are kept
+            self.session.logger.info(f'{self.name}: the regions found are #{shown.id_string} (use them again with '
+                                     f'partition #{shown.id_string})')
 
     def _event(self, kind, **more):
         """A RunEvent of this run as it stands (worker or main thread)."""

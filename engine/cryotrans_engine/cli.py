@@ -75,12 +75,16 @@ def run_morph(args):
     initial, grid0 = read_map(args.initial)
     target, grid1 = read_map(args.target)
     truth = _truth(args, (initial, grid0), (target, grid1)) if args.truth else None   # a bad one should not wait
-    regions, grid_r = read_map(args.partition) if args.partition else (None, None)
+    auto = args.partition == 'auto'
+    if args.count and not auto:
+        raise SettingsError('--count is how many bodies --partition auto finds: give --partition auto too')
+    regions, grid_r = read_map(args.partition) if args.partition and not auto else (None, None)
     pair = prepare_pair(initial, grid0, target, grid1, _level(args, 0, checkpoint), _level(args, 1, checkpoint),
                         regions=regions, regions_grid=grid_r)
-    job = MorphJob(pair, settings, checkpoint, args.more)
+    job = MorphJob(pair, settings, checkpoint, args.more, auto=auto, count=args.count)
     check_inputs_kept(args.out, job.training.settings.frames + 1,
-                      (args.initial, args.target, args.truth, args.partition, args.resume), args.resume)
+                      (args.initial, args.target, args.truth, None if auto else args.partition, args.resume),
+                      args.resume)
     output_folder(args.out)
     with claim_folder(args.out, f'cryotrans morph {os.path.basename(args.initial)}'):
         return _train(args, job, truth, checkpoint)
@@ -89,6 +93,7 @@ def run_morph(args):
 def _train(args, job, truth, checkpoint):
     """Run the job into args.out (held by this run) and report."""
     from .budget import gb
+    from .files import REGIONS
     from .fsc import compare_maps
     from .partition import region_summary
     from .schedule import stage_text
@@ -124,6 +129,10 @@ def _train(args, job, truth, checkpoint):
     print(f'{"finished" if result.finished else "stopped at step %d;" % result.steps} {len(result.frames)} frames, '
           f'checkpoint and loss log in {args.out}; {result.elapsed:.1f} s training', flush=True)
     print(result.verdict.summary())
+    for line in result.body_lines:
+        print(line)
+    if result.bodies is not None and result.regions is not None:
+        print(f'the regions found: {os.path.join(args.out, REGIONS)} (reuse it with --partition)')
     for line in result.motion_lines:
         print(line)
     if truth is not None:
@@ -230,9 +239,12 @@ def parser():
                        help=f'{which} map level at N standard deviations from zero, as ChimeraX\'s sdLevel')
     for option in OPTIONS:
         m.add_argument(option.flag, **_argument(option))
-    m.add_argument('--partition', metavar='LABELS.mrc',
+    m.add_argument('--partition', metavar='LABELS.mrc|auto',
                    help='region map on the initial map\'s grid (0: no region, 1, 2, …: regions), '
-                        'one velocity field per region')
+                        'one velocity field per region; auto: the regions found from the motion of the run\'s '
+                        'first stage (written to OUT/regions.mrc)')
+    m.add_argument('--count', type=int, metavar='N',
+                   help='with --partition auto: find N bodies (default: as many as the motion shows)')
     m.add_argument('--report-every', type=int, default=50, help='print and checkpoint every N steps')
     m.add_argument('--resume', metavar='FLOW.pt',
                    help='go on from this checkpoint, with its settings and levels unless given here')

@@ -155,7 +155,8 @@ def _settle(labels, a, b, w, grid, count, least_share):
     for _ in range(ROUNDS):
         motions = _fits(labels, a, b, w, count)
         r2 = _residuals(motions, a, b)
-        new = r2.argmin(1) + 1
+        own = r2[np.arange(len(a)), labels - 1]
+        new = np.where(own <= r2.min(1) + 1e-12, labels, r2.argmin(1) + 1)   # a tie keeps its body
         new = grid.majority(new, count)
         new = _merge_small(new, r2, w, grid, count, least_share)
         if (new == labels).all():

@@ -9,7 +9,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 
-from .errors import CryoTransError, OutputError
+from .errors import CryoTransError, OutputError, SettingsError
 from .files import CHECKPOINT, LOSS_LOG, REGIONS, check_inputs_kept, write_frames, write_loss_log, write_viewer
 from .levels import Levels
 from .domains import body_lines, find_bodies, flow_motion, region_map
@@ -76,8 +76,11 @@ class MorphJob:
         self.pair = pair
         self.settings = settings or Settings()
         self.auto = bool(auto or count)
+        if count is not None and count < 1:
+            raise SettingsError(f'count is how many bodies partition auto finds: 1 or more, not {count}')
         self.count = count
         self.free_memory = free_memory
+        self.bodies, self.body_lines = None, []
         self.training = Training(pair, self.settings, checkpoint, more, free_memory)
 
     @property
@@ -96,9 +99,9 @@ class MorphJob:
         (for colouring by region).  A run that fails keeps its last good checkpoint and loss log
         and raises RunFailed saying so; a failure writing the frames raises OutputError.
         """
-        bodies, found = None, []
-        if self.auto:
-            bodies, found = self._find_bodies(progress, stop, out)
+        if self.auto and self.bodies is None:
+            self.find_regions(progress, stop)
+        bodies, found = self.bodies, list(self.body_lines)
         t = self.training
         checkpoint = None if out is None else os.path.join(out, CHECKPOINT)
         log = None if out is None else os.path.join(out, LOSS_LOG)
@@ -139,15 +142,18 @@ class MorphJob:
                       motion_lines(motions, particle_paths) if motions else [],
                       particle_paths if paths else None, files, bodies, found, t.pair.regions)
 
-    def _find_bodies(self, progress, stop, out):
+    def find_regions(self, progress=None, stop=None):
         """partition auto: train the first stage with one field, find the bodies in its motion, and make
-        self.training the partitioned run going on from there (domains.py).  (Bodies, lines in words)."""
+        self.training the partitioned run going on from there (domains.py).  Sets self.bodies
+        (domains.Bodies; None when stopped first) and self.body_lines (what was found, in words); the
+        region map is then self.regions (None: one body, one field goes on)."""
         t = self.training
         shared = plan(self.pair.initial, self.pair.grid.voxel_size, t.settings, 2)[0].steps
         tell = None if progress is None else (lambda *a: progress(self._progress(*a)))
         t.run(tell, lambda: (stop is not None and stop()) or t.step >= shared or t.plan.stage_index(t.step) > 0)
         if t.step == 0 or (t.step < shared and t.plan.stage_index(t.step) == 0):
-            return None, ['partition auto: stopped before the motion was learnt; no bodies looked for']
+            self.body_lines = ['partition auto: stopped before the motion was learnt; no bodies looked for']
+            return
         began = time.perf_counter()
         before, after, mass, voxels, shape, factor = flow_motion(t.flow, self.pair.initial, self.pair.grid,
                                                                   t.device)
@@ -156,13 +162,13 @@ class MorphJob:
         lines = [f'partition auto: {bodies.count} {"body" if bodies.count == 1 else "bodies"} in the motion of one '
                  f'field after {t.step} steps ({t.elapsed:.1f} s, the run\'s first stage); {bodies.why}; '
                  f'found in {time.perf_counter() - began:.1f} s'] + body_lines(bodies)
+        self.bodies, self.body_lines = bodies, lines
         if bodies.count == 1:
             lines.append('partition auto: one field goes on (the same run)')
-            return bodies, lines
+            return
         regions = region_map(bodies, voxels, shape, factor, self.pair.initial > 0)
         self.pair = replace(self.pair, regions=regions)
         self.training = continued(t, self.pair, self.settings, self.free_memory)
-        return bodies, lines
 
     @property
     def regions(self):
