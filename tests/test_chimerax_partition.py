@@ -290,3 +290,38 @@ def test_regions_from_atoms_on_a_real_map_with_dust_train_in_bounded_time(sessio
     counts = re.search(r'2 regions of (\d+), (\d+) particles', text)
     assert counts and min(int(n) for n in counts.groups()) > 1000, text
     assert len(series.maps) == 3 and 'region 2: rotation' in text
+
+
+def test_partition_auto_finds_the_two_blobs_moving_apart_shows_them_and_logs_each_body(session, scene):
+    region_map, text = logged(session, 'cryotrans partition #1 auto to #2')
+    assert region_map.id == (4,) and 'partition auto: 2 bodies' in text
+    assert 'body 1: ' in text and 'body 2: ' in text and 'of the mass' in text and 'rotation' in text
+    labels = labels_of(session, 4)
+    assert labels[10, 10, 6] != labels[10, 10, 14] and set(np.unique(labels)) == {1, 2}   # left blob, right blob
+    colours = {tuple(c) for s in model(session, 1).surfaces for c in s.vertex_colors}
+    assert len(colours) >= 2
+    run(session, 'cryotrans partition #1 auto to #2 count 1 new true')
+    assert set(np.unique(labels_of(session, 5))) == {1}
+
+
+def test_a_morph_with_partition_auto_trains_on_the_bodies_it_found_and_shows_them(session, scene):
+    series, text = logged(session, 'cryotrans morph #1 to #2 partition auto steps 150 bin 1 frames 4 reportEvery 50')
+    assert 'partition auto: 2 bodies' in text and 'region 1: rotation' in text and 'region 2: rotation' in text
+    found = [m for m in session.models.list() if m.name == 'initial.mrc regions']
+    assert len(found) == 1 and set(np.unique(np.rint(found[0].full_matrix()))) <= {0, 1, 2}
+    x = GRID.origin[0] + GRID.voxel_size[0] * np.arange(20)
+    last, first = series.maps[-1].full_matrix(), series.maps[0].full_matrix()
+    centre = lambda v, part: (v[:, :, part].sum((0, 1)) * x[part]).sum() / v[:, :, part].sum()
+    assert centre(last, slice(0, 10)) < centre(first, slice(0, 10)) - 1.5
+    assert centre(last, slice(10, 20)) > centre(first, slice(10, 20)) + 1.5
+
+
+@pytest.mark.parametrize('command, message', [
+    ('cryotrans partition #1 auto', 'auto to #N'),
+    ('cryotrans partition #1 plane 30,0,50 normal 1,0,0 count 2', 'go with auto'),
+    ('cryotrans morph #1 to #2 count 2', 'give partition auto too'),
+])
+def test_partition_auto_without_its_target_or_count_without_auto_is_refused(session, scene, command, message):
+    from chimerax.core.errors import UserError
+    with pytest.raises(UserError, match=message):
+        run(session, command)
