@@ -1,6 +1,7 @@
 """partition auto measured on every pair with a known answer: one field, the true regions, auto.
 
     python tools/auto_partition.py [--pairs hinge,adk,hb,tric,ribosome] [--modes one,true,auto] [--seed 0]
+                                   [--find-only]
 
 Each pair runs three ways with the same settings and seed: one velocity field, the true region
 map (what a user who knew the domains would draw), and `partition auto` (MorphJob(auto=True)).
@@ -114,12 +115,40 @@ def run(pair, mode, seed):
     return fsc, correlation(prediction, truth), agree, seconds, result.body_lines
 
 
+def find_only(pair, seed):
+    """partition auto's first stage and search alone: (bodies, agreement, seconds, lines)."""
+    from dataclasses import replace
+    from cryotrans_engine import prepare_pair
+    from cryotrans_engine.domains import agreement
+    from cryotrans_engine.job import MorphJob
+    f0, g0, f1, g1 = pair['maps']
+    prepared = prepare_pair(f0, g0, f1, g1, *pair['levels'], log=lambda m: None)
+    began = time.perf_counter()
+    job = MorphJob(prepared, replace(pair['settings'], seed=seed), auto=True)
+    job.find_regions()
+    seconds = time.perf_counter() - began
+    occupied = prepared.initial > 0
+    found = job.regions if job.regions is not None else occupied.astype(np.int32)
+    truth = prepare_pair(f0, g0, f1, g1, *pair['levels'], log=lambda m: None, regions=pair['regions']).regions
+    return job.bodies.count, agreement(found[occupied], truth[occupied], prepared.initial[occupied]), seconds, \
+        job.body_lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--pairs', default='hinge,adk,hb')
     p.add_argument('--modes', default='one,true,auto')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--find-only', action='store_true',
+                   help='only the first stage and the search: bodies, agreement and time (no full runs)')
     args = p.parse_args(argv)
+    if args.find_only:
+        for name in args.pairs.split(','):
+            count, agree, seconds, lines = find_only(PAIRS[name](), args.seed)
+            print(f'{name}: {count} bodies, agreement {agree:.2f}, {seconds:.0f} s', flush=True)
+            for line in lines:
+                print(f'    {line}', flush=True)
+        return 0
     print('| pair | fields | FSC(0.5) vs truth, Å | correlation | agreement with the true regions | s |')
     print('|---|---|---|---|---|---|')
     for name in args.pairs.split(','):
