@@ -67,6 +67,10 @@ def find_bodies(before, after, mass, voxels, shape, count=None, voxel_size=1.0, 
     target = count or most
     while best.count < target:
         k = best.count + 1
+        if not count and best.rms < FLOOR * voxel_size:
+            why = (f'one body\'s motion explains every particle to {best.rms:.2f} Å RMS' if best.count == 1 else
+                   f'{best.count} bodies explain the motion to {best.rms:.2f} Å RMS')
+            break
         trial = min((_settle(seed, a, b, w, grid, k, least_share) for seed in _seeds(best, a, b, w, k)),
                     key=lambda found: (found.count != k, found.rms))
         tried.append((k, trial.rms))
@@ -76,10 +80,6 @@ def find_bodies(before, after, mass, voxels, shape, count=None, voxel_size=1.0, 
                 break
             best = trial
             continue
-        if best.rms < FLOOR * voxel_size:
-            why = (f'one body\'s motion explains every particle to {best.rms:.2f} Å RMS' if best.count == 1 else
-                   f'{best.count} bodies explain the motion to {best.rms:.2f} Å RMS')
-            break
         if trial.count < k or trial.rms > (1 - gain) * best.rms:
             why = (f'{k} bodies would lower the RMS residual from {best.rms:.2f} to {trial.rms:.2f} Å, less '
                    f'than the {gain:.0%} a body must gain' if trial.count == k else
@@ -99,9 +99,6 @@ class _Grid:
 
     def __init__(self, voxels, shape):
         self.voxels, self.shape = voxels, shape
-        self.occupied = np.zeros(int(np.prod(shape)), bool)
-        self.occupied[voxels] = True
-        self.occupied = self.occupied.reshape(shape)
 
     def on_grid(self, labels):
         out = np.zeros(int(np.prod(self.shape)), np.int64)
