@@ -255,6 +255,13 @@ class MorphPanel(QWidget):
         self.use_regions = QCheckBox('use the region map')
         self.use_regions.setEnabled(False)
         v.addWidget(self.use_regions)
+        auto = QHBoxLayout()
+        self.auto_regions = QCheckBox('or find them from the motion')
+        self.auto_regions.setToolTip('partition auto: the rigid bodies of the motion of the run\'s first stage')
+        self.body_count = _spin(0, 20, 0, special='bodies: as it shows', suffix=' bodies')
+        auto.addWidget(self.auto_regions, 1)
+        auto.addWidget(self.body_count)
+        v.addLayout(auto)
         self.region_table = QTableWidget(0, 3)
         self.region_table.setHorizontalHeaderLabels(['region', 'voxels', 'rigidity λ'])
         self.region_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -293,7 +300,7 @@ class MorphPanel(QWidget):
         self.region_hint.setWordWrap(True)
         self.region_hint.setStyleSheet('color: #555')
         v.addWidget(self.region_hint)
-        self.controls.update(partition=self.use_regions, rigidity=self.region_table)
+        self.controls.update(partition=self.use_regions, rigidity=self.region_table, count=self.body_count)
         return box
 
     def _run_group(self):
@@ -496,13 +503,15 @@ class MorphPanel(QWidget):
                 words.append(f'{key} {_quoted(field.text().strip())}')
         if self.more.value():
             words.append(f'more {self.more.value()}')
-        if self.use_regions.isChecked() and self.region_map_spec:
+        if self.auto_regions.isChecked():
+            words.append('partition auto' + (f' count {self.body_count.value()}' if self.body_count.value() else ''))
+        elif self.use_regions.isChecked() and self.region_map_spec:
             words.append(f'partition {self.region_map_spec}')
             rigid = self.rigidities()
             if rigid and any(r != RIGIDITY for r in rigid):
                 words.append('rigidity ' + ','.join(f'{r:g}' for r in rigid))
-            if not self.color_regions.isChecked():
-                words.append('colorRegions false')
+        if (self.auto_regions.isChecked() or self.use_regions.isChecked()) and not self.color_regions.isChecked():
+            words.append('colorRegions false')
         words.append('wait false')
         return ' '.join(words)
 
@@ -599,7 +608,7 @@ class MorphPanel(QWidget):
         self.stop_button.setEnabled(running)
         for w in (self.initial, self.target, *self.level_mode, self.resolution, self.steps, self.frames,
                   self.device, self.advanced, self.draw_button, self.update_button, self.atoms_button,
-                  self.mask_button, self.use_regions, self.region_table):
+                  self.mask_button, self.use_regions, self.region_table, self.auto_regions, self.body_count):
             w.setEnabled(not running)
         if not running:
             self._level_mode_changed()
@@ -617,6 +626,7 @@ class MorphPanel(QWidget):
             'combos': {k: w.currentText() for k, w in self._combos().items()},
             'texts': {k: w.text() for k, w in self._texts().items()},
             'color_regions': self.color_regions.isChecked(),
+            'auto_regions': self.auto_regions.isChecked(),
             'rigidity': self.rigidities(),
             'advanced': self.advanced_toggle.isChecked(),
             'series': self.series_spec,
@@ -638,6 +648,7 @@ class MorphPanel(QWidget):
         for key, v in state.get('texts', {}).items():
             self._texts()[RENAMED.get(key, key)].setText(v)
         self.color_regions.setChecked(state.get('color_regions', True))
+        self.auto_regions.setChecked(state.get('auto_regions', False))
         for row, value in enumerate(state.get('rigidity', [])):
             spin = self.region_table.cellWidget(row, 2)
             if spin is not None:
@@ -649,7 +660,8 @@ class MorphPanel(QWidget):
     def _spins(self):
         return dict(steps=self.steps, frames=self.frames, width=self.width, depth=self.depth,
                     sinkhornIterations=self.sinkhorn, bin=self.bin, seed=self.seed, refine=self.refine,
-                    reportEvery=self.report_every, modelId=self.model_id, more=self.more, particles=self.particles)
+                    reportEvery=self.report_every, modelId=self.model_id, more=self.more, particles=self.particles,
+                    count=self.body_count)
 
     def _combos(self):
         return dict(loss=self.loss, device=self.device, rigidityForm=self.rigidity_form)

@@ -398,6 +398,15 @@ def test_the_region_controls_put_partition_rigidity_and_colouring_in_the_command
     assert 'partition' not in panel.morph_command()
 
 
+def test_finding_the_regions_from_the_motion_puts_partition_auto_and_its_count_in_the_command(panel):
+    assert 'partition' not in panel.morph_command()
+    panel.auto_regions.setChecked(True)
+    assert ' partition auto wait false' in panel.morph_command()
+    panel.body_count.setValue(3)
+    panel.color_regions.setChecked(False)
+    assert ' partition auto count 3 colorRegions false ' in panel.morph_command()
+
+
 def test_every_keyword_is_covered_by_the_two_tests_above():
     from chimerax.cryotrans.morph_command import morph_desc
 
@@ -405,4 +414,4 @@ def test_every_keyword_is_covered_by_the_two_tests_above():
         head, *rest = name.split('_')
         return head + ''.join(w.capitalize() for w in rest)
     shown = {camel(n) for n in morph_desc._keyword if n not in morph_desc._hidden}      # saveDir: directory's old name
-    assert shown == set(ALONE) | {'partition', 'rigidity', 'colorRegions', 'wait'}
+    assert shown == set(ALONE) | {'partition', 'rigidity', 'colorRegions', 'count', 'wait'}
