@@ -108,14 +108,15 @@ def test_the_key_is_the_inputs_bytes_levels_settings_and_seed(maps):
 
 
 def test_a_worker_killed_mid_task_is_retried_and_the_batch_ends_whole(maps, capsys):
-    """A running cluster (--scheduler) of 2 worker processes; one is killed (SIGKILL) while its morph trains:
-    Dask runs that task again, and every result comes out whole."""
+    """A running cluster (--scheduler, named by a scheduler file) of 2 worker processes; one is killed (SIGKILL)
+    while its morph trains: Dask runs that task again, and every result comes out whole."""
     from distributed import Client, LocalCluster
     out = maps / 'out'
     killed = {}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=40) as cluster, Client(cluster) as client:
         pids = client.run(os.getpid)
+        (maps / 'scheduler.json').write_text(json.dumps({'address': cluster.scheduler_address}))
 
         def kill_one_mid_task():
             deadline = time.monotonic() + 120
@@ -133,7 +134,7 @@ def test_a_worker_killed_mid_task_is_retried_and_the_batch_ends_whole(maps, caps
         killer.start()
         try:
             code = main(['batch', str(maps / 'initial.mrc'), str(maps / 'up.mrc'), '--seeds', '2', '--steps', '400',
-                         '--out', str(out), '--scheduler', cluster.scheduler_address, *TRAIN])
+                         '--out', str(out), '--scheduler', str(maps / 'scheduler.json'), *TRAIN])
         finally:
             killer.join()
         workers_after = client.run(os.getpid)
@@ -152,7 +153,7 @@ def test_a_worker_killed_mid_task_is_retried_and_the_batch_ends_whole(maps, caps
         values, grid = read_map(out / r['files'] / 'frame_03.mrc')
         assert grid == G and np.isfinite(values).all()
     assert _left_behind(out) == []
-    assert 'the cluster at tcp://' in capsys.readouterr().out
+    assert f'the cluster at {maps / "scheduler.json"} (2 workers' in capsys.readouterr().out
 
 
 def test_sigterm_keeps_every_finished_result_whole_says_what_is_left_and_a_rerun_runs_only_that(maps, capsys):
@@ -245,3 +246,29 @@ def test_dask_is_the_engines_optional_extra_and_never_the_bundles():
         if name.endswith('.py') and name != 'batch.py':
             with open(os.path.join(ROOT, 'engine', 'cryotrans_engine', name), encoding='utf-8') as f:
                 assert not re.search(r'import (dask|distributed)|from (dask|distributed)', f.read()), name
+
+
+def test_batch_takes_every_training_option_as_morph_declares_it():
+    from cryotrans_engine.cli import parser
+    from cryotrans_engine.settings import OPTIONS
+    commands = parser()._subparsers._group_actions[0].choices
+    morph, batch = ({a.dest: (a.option_strings, a.type, a.choices, a.default, a.help) for a in commands[c]._actions}
+                    for c in ('morph', 'batch'))
+    for name in [o.name for o in OPTIONS] + ['level0', 'enclose_volume1', 'sd_level0', 'partition']:
+        assert batch[name] == morph[name], name
+
+
+def test_the_slurm_example_is_python_and_names_only_dask_jobqueues_keywords():
+    """The SLURMCluster example of docs/batch.md (its job script was made with dask-jobqueue 0.9.0, which is
+    not a dependency): it parses, and each keyword is one SLURMCluster 0.9.0 takes."""
+    import ast
+    with open(os.path.join(ROOT, 'docs', 'batch.md'), encoding='utf-8') as f:
+        code, = re.findall(r'```python\n(.*?)```', f.read(), re.S)
+    call, = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call) and getattr(n.func, 'id', '') ==
+             'SLURMCluster']
+    known = {'queue', 'account', 'walltime', 'job_cpu', 'job_mem', 'job_extra_directives', 'job_directives_skip',
+             'cores', 'memory', 'processes', 'nanny', 'interface', 'death_timeout', 'local_directory',
+             'worker_command', 'worker_extra_args', 'job_script_prologue', 'log_directory', 'shebang', 'python',
+             'job_name', 'config_name', 'n_workers', 'silence_logs', 'dashboard_address', 'scheduler_options'}
+    assert {k.arg for k in call.keywords} <= known
+    assert "'--scheduler', cluster.scheduler_address" in code

@@ -323,12 +323,20 @@ def duration(seconds):
     return f'{seconds / 3600:.1f} h'
 
 
-def _reachable(address):
-    """Raise OSError at once for a tcp:// address nothing listens at (Dask would retry until its timeout)."""
+def _connect(distributed, scheduler):
+    """A Client of the scheduler at an address (tcp://HOST:8786) or named by a scheduler file (the JSON
+    `dask scheduler --scheduler-file` writes); a tcp:// address nothing listens at fails at once (Dask
+    would retry until its timeout)."""
     from urllib.parse import urlsplit
+    if scheduler.endswith('.json') and os.path.isfile(scheduler):
+        with open(scheduler) as f:
+            address = json.load(f).get('address', '')
+    else:
+        address = scheduler
     parts = urlsplit(address if '://' in address else f'tcp://{address}')
     if parts.scheme == 'tcp' and parts.hostname and parts.port:
         socket.create_connection((parts.hostname, parts.port), timeout=10).close()
+    return distributed.Client(address, timeout='30s')
 
 
 @contextlib.contextmanager
@@ -357,11 +365,10 @@ class Cluster:
             self._start_local(tasks, workers, threads)
         else:
             try:
-                _reachable(scheduler)
-                self.client = self.distributed.Client(scheduler, timeout='30s')
-            except (OSError, TimeoutError) as e:
+                self.client = _connect(self.distributed, scheduler)
+            except (OSError, TimeoutError, ValueError) as e:
                 raise CryoTransError(f'no Dask scheduler answers at {scheduler} ({e}): start the cluster first, or '
-                                     f'check the address (tcp://HOST:8786)') from e
+                                     f'check the address (tcp://HOST:8786, or the scheduler file)') from e
             workers = self.client.scheduler_info()['workers'].values()
             self.words = (f'the cluster at {scheduler} ({len(workers)} workers, '
                           f'{sum(w["nthreads"] for w in workers)} threads now'

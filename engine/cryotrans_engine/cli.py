@@ -296,8 +296,8 @@ def parser():
                    help='the best seed: the highest correlation with the target, or the lowest final loss '
                         '(default correlation)')
     b.add_argument('--scheduler', metavar='ADDRESS',
-                   help='a running Dask scheduler (tcp://HOST:8786, e.g. a dask-jobqueue cluster\'s); default: '
-                        'a local cluster on this machine')
+                   help='a running Dask scheduler: tcp://HOST:8786 (e.g. a dask-jobqueue cluster\'s) or the JSON '
+                        'file dask scheduler --scheduler-file wrote; default: a local cluster on this machine')
     b.add_argument('--workers', type=int, default=0, metavar='N',
                    help='worker processes of the local cluster, one task at a time each (default: one per core, '
                         'at most one per task)')
