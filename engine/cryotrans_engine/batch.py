@@ -376,10 +376,13 @@ class Cluster:
 
     def _start_local(self, tasks, workers, threads):
         """Workers and threads that do not fight over the cores: one task at a time per worker process,
-        each task's PyTorch using its share of the cores."""
+        each task's PyTorch using its share of the cores; tasks on a GPU take turns on it (one worker),
+        as one run may fill its memory."""
         import logging
+        from .training import choose_device
         cores = available_cores()
-        n = workers or max(1, min(len(tasks), cores))
+        device = choose_device(tasks[0].settings['device'])
+        n = workers or (1 if device.type != 'cpu' else max(1, min(len(tasks), cores)))
         threads = threads or max(1, cores // n)
         # the dashboard's plots need bokeh: without it, none is served (a free port: several may run at once)
         dashboard = ':0' if importlib.util.find_spec('bokeh') else None
@@ -389,6 +392,7 @@ class Cluster:
         self.client = self.distributed.Client(self.local)
         self.words = (f'a local cluster of {n} worker{"s" if n > 1 else ""} on {cores} cores, {threads} PyTorch '
                       f'thread{"s" if threads > 1 else ""} a task'
+                      + (f', on {device.type}' if device.type != 'cpu' else '')
                       + (f'; dashboard {self.client.dashboard_link}' if dashboard else ''))
         self.threads = threads
 
@@ -411,7 +415,7 @@ def morph_batch(initial, targets, out, settings=None, seeds=1, level0=None, leve
     one per core); threads: PyTorch threads a task (0: cores shared out).  stop(): true to stop
     waiting (a signal): the tasks finished are kept, those left are listed.  Returns a Batch.
     """
-    from .maps import claim_folder, output_folder, read_map
+    from .maps import claim_folder, read_map
     from .settings import Settings
     settings = settings or Settings()
     need_distributed()
@@ -422,8 +426,7 @@ def morph_batch(initial, targets, out, settings=None, seeds=1, level0=None, leve
     if partition:
         read_map(partition)
     settings.resolved()
-    output_folder(out)
-    with claim_folder(out, f'cryotrans batch {os.path.basename(initial)}'):
+    with _output_folder(out), claim_folder(out, f'cryotrans batch {os.path.basename(initial)}'):
         clear_parts(out)
         tasks, failed = plan(initial, targets, out, settings, seeds, level0, level1, partition)
         records = {(t.name, t.seed): _named(r, t) for t in tasks if (r := read_record(t.folder)) is not None}
@@ -448,6 +451,21 @@ def morph_batch(initial, targets, out, settings=None, seeds=1, level0=None, leve
         path = write_summary(out, summary_rows(batch))
     _report(batch, path, say)
     return batch
+
+
+@contextlib.contextmanager
+def _output_folder(out):
+    """The output folder made if need be (maps.output_folder), and removed again if a batch that made it
+    fails before writing anything there (a scheduler that does not answer): bad input leaves nothing."""
+    from .maps import output_folder
+    made = not os.path.exists(out)
+    output_folder(out)
+    try:
+        yield out
+    except CryoTransError:
+        if made and os.path.isdir(out) and not os.listdir(out):
+            os.rmdir(out)
+        raise
 
 
 def _check(targets, seeds, best_by, workers, threads, scheduler):

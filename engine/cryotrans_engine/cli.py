@@ -300,7 +300,7 @@ def parser():
                         'file dask scheduler --scheduler-file wrote; default: a local cluster on this machine')
     b.add_argument('--workers', type=int, default=0, metavar='N',
                    help='worker processes of the local cluster, one task at a time each (default: one per core, '
-                        'at most one per task)')
+                        'at most one per task; one when the tasks run on a GPU)')
     b.add_argument('--threads', type=int, default=0, metavar='N',
                    help='PyTorch threads a task (default: the cores shared out among the tasks that run at once)')
     b.set_defaults(run=run_batch)
