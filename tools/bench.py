@@ -136,8 +136,9 @@ def rigidity_time(pair, device, repeat):
     return timed(once, repeat)
 
 
-def _median_step(training, warm, device):
-    """The median time of a run's steps after its first `warm` ones."""
+def _median_step(training, warm, device, until=None):
+    """The median time of a run's steps after step `warm` (its steps before run untimed), up to step
+    `until` (None: to the end)."""
     training.run(stop=lambda: training.step >= warm)
     times, last = [], [0.0]
 
@@ -148,7 +149,7 @@ def _median_step(training, warm, device):
         last[0] = now
     sync(device)
     last[0] = time.perf_counter()
-    training.run(progress=progress)
+    training.run(progress=progress, stop=None if until is None else lambda: training.step >= until)
     return statistics.median(times)
 
 
@@ -208,18 +209,7 @@ def run_profile(pair, settings, device, repeat):
         start = training.plan.start_of(index)
         training.step = start            # the flow as it is; each stage timed on its own data
         training.losses = training.losses[:start] + [0.0] * (start - len(training.losses))
-        times, last = [], [0.0]
-
-        def progress(*_):
-            sync(device)
-            now = time.perf_counter()
-            times.append(now - last[0])
-            last[0] = now
-        training.run(stop=lambda: training.step >= start + 1)      # the stage's first step: its data made
-        sync(device)
-        last[0] = time.perf_counter()
-        training.run(progress=progress, stop=lambda: training.step >= start + 1 + repeat)
-        whole = statistics.median(times)
+        whole = _median_step(training, start + 1, device, start + 1 + repeat)   # the stage's first step makes its data
         flow, spl, loss = stage_split(training, start, device, repeat)
         particles = int(training.stage_data(start).particles.mass.numel())
         words = f'{stage.loss} on {grid_text(stage)}' + (f' (particles from bin {stage.particle_bin})'
