@@ -101,3 +101,14 @@ def test_the_published_method_table_runs_every_step_and_scores_against_the_truth
     assert target[0] == 'target' and run[:2] == ['0', '60/60']
     assert 0 < float(run[4]) < 1 and float(target[3]) == pytest.approx(0.749, abs=0.001)
     assert 'REGRESSION' not in out and 'median correlation' in out
+
+
+def test_a_run_s_profile_has_a_row_per_stage_with_its_step_split(capsys):
+    """#32's profile: each stage's whole step as the run takes it, and its parts, on a small pair."""
+    from cryotrans_engine import Settings
+    pair = bench.adk_pair(48)
+    rows = bench.run_profile(pair, Settings(steps=20, resolution=7.0, refine=6), torch.device('cpu'), 2)
+    assert [r[0] for r in rows] == ['w2 on bin 2', 'refine on the full grid']
+    assert [r[2] for r in rows] == [20, 6] and all(r[1] > 0 for r in rows)
+    for words, particles, steps, whole, flow, spl, loss, rest in rows:
+        assert whole > 0 and flow > 0 and spl > 0 and loss > 0 and flow + spl + loss < 2 * whole

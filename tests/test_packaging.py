@@ -41,7 +41,8 @@ def built():
 def test_the_bundle_needs_a_chimerax_it_runs_in_and_not_pypis_pytorch(built):
     md, _ = built
     needs = {Requirement(r).name: Requirement(r).specifier for r in md.get_all('Requires-Dist')}
-    assert set(needs) == {'ChimeraX-Core', 'mrcfile'}      # PyTorch: `cryotrans install torch` picks the build
+    # PyTorch: `cryotrans install torch` picks the build; scipy and psutil ship with ChimeraX's app
+    assert set(needs) == {'ChimeraX-Core', 'mrcfile', 'scipy', 'psutil'}
     core = needs['ChimeraX-Core']
     assert all(v in core for v in ('1.7', '1.7.1', '1.8', '1.11')), core   # 1.7: first with tasks.TaskState
     assert not any(v in core for v in ('1.1', '1.6.1', '2.0')), core      # 1.6: Python 3.9, no TaskState

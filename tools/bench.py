@@ -33,7 +33,7 @@ from cryotrans_engine.training import choose_device
 from cryotrans_engine.wasserstein import w2_loss
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'adk')
-SECTIONS = ('speed', 'split', 'memory', 'partition', 'published', 'realsize')
+SECTIONS = ('speed', 'split', 'profile', 'memory', 'partition', 'published', 'realsize')
 REAL_SIZE = ('tric_160', 'ribosome_256')   # tools/real_size.py's pairs (make realsize), smaller first
 LEVEL = 0.01   # of the peak: 5.4 % of the voxels are particles, as in a real map (~5-10 %)
 RECOMPUTE = {'auto': 'auto', 'on': True, 'off': False}
@@ -136,8 +136,9 @@ def rigidity_time(pair, device, repeat):
     return timed(once, repeat)
 
 
-def _median_step(training, warm, device):
-    """The median time of a run's steps after its first `warm` ones."""
+def _median_step(training, warm, device, until=None):
+    """The median time of a run's steps after step `warm` (its steps before run untimed), up to step
+    `until` (None: to the end)."""
     training.run(stop=lambda: training.step >= warm)
     times, last = [], [0.0]
 
@@ -148,18 +149,25 @@ def _median_step(training, warm, device):
         last[0] = now
     sync(device)
     last[0] = time.perf_counter()
-    training.run(progress=progress)
+    training.run(progress=progress, stop=None if until is None else lambda: training.step >= until)
     return statistics.median(times)
 
 
 def step_split(pair, device, repeat, recompute='auto'):
-    """Seconds of a full-grid step's parts, each forward + backward: MLP (the flow), splatting, loss.
+    """Seconds of a full-grid step's parts, each forward + backward: MLP (the flow), splatting, loss."""
+    training = full_grid_training(pair, device, 1, recompute=recompute)
+    return stage_split(training, 0, device, repeat), training.flow.recomputes(training.stage_data(0).particles.positions)
+
+
+def stage_split(training, step, device, repeat):
+    """Seconds of a step's parts in the stage in force at `step`, each forward + backward: the flow
+    (MLP over the Euler steps), splatting, the stage's loss (Sinkhorn for W2; blur and correlation
+    for refinement).
 
     The parts are cut apart at the splatted density and the moved positions (detached,
     their gradients passed back by hand), so each backward is timed on its own.
     """
-    training = full_grid_training(pair, device, 1, recompute=recompute)
-    data = training.stage_data(0)
+    data = training.stage_data(step)
     mass, positions, sections = data.particles.mass, data.particles.positions, data.particles.sections
     flow, parts = training.flow, [0.0, 0.0, 0.0]
 
@@ -186,7 +194,47 @@ def step_split(pair, device, repeat, recompute='auto'):
             if r:   # the first is a warm-up
                 for i, dt in enumerate((t1 - t0 + t5 - t4, t2 - t1 + t4 - t3, t3 - t2)):
                     parts[i] += dt / repeat
-    return parts, flow.recomputes(positions)
+    return parts
+
+
+def run_profile(pair, settings, device, repeat):
+    """Where a run's time goes, stage by stage: its steps, a whole step's median time (as Training.run
+    takes it: checks, Adam and Python included), that step split into flow, splat and loss (the rest:
+    Adam, the divergence checks, the loss read back, Python), and the stage's share of the run.
+    Returns rows of (stage words, particles, steps, s/step, flow, splat, loss, rest)."""
+    from cryotrans_engine.schedule import grid_text
+    training = Training(pair, settings)
+    rows = []
+    for index, stage in enumerate(list(training.plan)):
+        start = training.plan.start_of(index)
+        training.step = start            # the flow as it is; each stage timed on its own data
+        training.losses = training.losses[:start] + [0.0] * (start - len(training.losses))
+        whole = _median_step(training, start + 1, device, start + 1 + repeat)   # the stage's first step makes its data
+        flow, spl, loss = stage_split(training, start, device, repeat)
+        particles = int(training.stage_data(start).particles.mass.numel())
+        words = f'{stage.loss} on {grid_text(stage)}' + (f' (particles from bin {stage.particle_bin})'
+                                                          if stage.particle_bin else '')
+        rows.append((words, particles, stage.steps, whole, flow, spl, loss, whole - flow - spl - loss))
+    return rows
+
+
+def profile_table(device, repeat):
+    """The demo's run (AdK open 3 Å → closed 7 Å, its levels, resolution 7, 800 steps) profiled."""
+    a, g0 = read_map(os.path.join(DATA, 'adk_open_3A.mrc'))
+    b, g1 = read_map(os.path.join(DATA, 'adk_closed_7A.mrc'))
+    pair = prepare_pair(a, g0, b, g1, 0.1 * float(a.max()), 0.3 * float(b.max()), log=lambda m: None)
+    rows = run_profile(pair, Settings(resolution=7.0, steps=800, device=device.type), device, repeat)
+    total = sum(r[2] * r[3] for r in rows)
+    print('\nwhere the demo\'s run goes (AdK 7 Å, resolution 7, 800 steps), stage by stage: s/step as the '
+          'run takes it, split into the flow, splatting, the loss (Sinkhorn; refinement: blur + correlation) '
+          'and the rest (Adam, checks, Python), each forward + backward')
+    print(f'{"stage":<34} {"particles":>9} {"steps":>6} {"s/step":>7} {"flow":>7} {"splat":>7} {"loss":>7} '
+          f'{"rest":>7} {"stage s":>8} {"share %":>7}')
+    for words, particles, steps, whole, flow, spl, loss, rest in rows:
+        print(f'{words:<34} {particles:>9} {steps:>6} {whole:>7.4f} {flow:>7.4f} {spl:>7.4f} {loss:>7.4f} '
+              f'{rest:>7.4f} {steps * whole:>8.1f} {100 * steps * whole / total:>7.1f}', flush=True)
+    print(f'{"training, all stages":<34} {"":>9} {sum(r[2] for r in rows):>6} {"":>7} {"":>7} {"":>7} {"":>7} '
+          f'{"":>7} {total:>8.1f}')
 
 
 def _trim():
@@ -408,6 +456,8 @@ def main(argv=None):
             refine = refine_step_time(pair(n), device, args.repeat)
             print(f'{n:>5}³ {particles(n):>9} {"yes" if recomputed else "no":>9} {step:>8.3f} {mlp:>8.3f} '
                   f'{spl:>8.3f} {loss:>8.3f} {step - mlp - spl - loss:>8.3f} {refine:>8.3f}', flush=True)
+    if 'profile' in sections:
+        profile_table(device, args.repeat)
     if 'memory' in sections:
         print(f'\npeak memory of one full-grid step (forward + backward + Adam), recompute {args.recompute}; '
               f'the estimate a run is checked with before it starts (engine/budget.py), and estimate / peak')

@@ -4,6 +4,7 @@
     cryotrans frames CHECKPOINT INITIAL --out DIR        frames from a saved flow
     cryotrans move MODEL CHECKPOINT --out MOVED.pdb      an atomic model carried along a saved flow
     cryotrans fsc MAP1 MAP2 [--mask M] [--csv C]         FSC of two maps (fsc.py: the definition)
+    cryotrans batch INITIAL TARGET... --seeds N --out DIR  every (target, seed) on Dask, the best kept
 """
 
 import argparse
@@ -212,6 +213,28 @@ def run_fsc(args):
     return 0
 
 
+def run_batch(args):
+    """Every (target, seed) a task on Dask (batch.py); the exit status says whether every target has a result."""
+    from .batch import morph_batch
+    signals = args.signals
+    signals.graceful = True                 # the first signal stops the waiting: finished tasks are kept
+    signals.stopping = ('stopping: no more tasks start; the finished ones are kept and the summary written (a '
+                        'second signal stops at once)')
+    try:
+        batch = morph_batch(args.initial, args.targets, args.out, _settings(args), args.seeds, _level(args, 0),
+                            _level(args, 1), args.partition, args.scheduler, args.workers, args.threads,
+                            args.best_by, say=lambda text: print(text, flush=True), stop=signals)
+    finally:
+        signals.graceful = False
+    if signals.signum is not None:
+        left = ', '.join(f'{t.name} seed {t.seed}' for t in batch.left)
+        print(f'{Stopped(signals.signum)}: {len(batch.left)} task{"s" if len(batch.left) != 1 else ""} left'
+              + (f' ({left})' if left else '') + '; the finished ones are kept: the same command runs the rest',
+              flush=True)
+        return 128 + signals.signum
+    return 1 if batch.missing else 0
+
+
 def _argument(option):
     """argparse's keywords for a training option as settings.py declares it (left out: None, the
     default or the checkpoint's)."""
@@ -228,21 +251,7 @@ def parser():
     m.add_argument('initial', help='high-resolution map (MRC/CCP4)')
     m.add_argument('target', help='low-resolution map of the other state')
     m.add_argument('--out', required=True, help='folder for frames, flow.pt and loss.log')
-    for i, which in ((0, 'initial'), (1, 'target')):
-        g = m.add_mutually_exclusive_group()
-        g.add_argument(f'--level{i}', type=level_value, metavar='LEVEL|auto',
-                       help=f'{which} map density level (default auto: ' +
-                            ('the volume the target encloses)' if i == 0 else 'half height)'))
-        g.add_argument(f'--enclose-volume{i}', type=float, metavar='Å³',
-                       help=f'{which} map level enclosing this volume (dust left out)')
-        g.add_argument(f'--sd-level{i}', type=float, metavar='N',
-                       help=f'{which} map level at N standard deviations from zero, as ChimeraX\'s sdLevel')
-    for option in OPTIONS:
-        m.add_argument(option.flag, **_argument(option))
-    m.add_argument('--partition', metavar='LABELS.mrc|auto',
-                   help='region map on the initial map\'s grid (0: no region, 1, 2, …: regions), '
-                        'one velocity field per region; auto: the regions found from the motion of the run\'s '
-                        'first stage (written to OUT/regions.mrc)')
+    _training_arguments(m, auto=True)
     m.add_argument('--count', type=int, metavar='N',
                    help='with --partition auto: find N bodies (default: as many as the motion shows)')
     m.add_argument('--report-every', type=int, default=50, help='print and checkpoint every N steps')
@@ -279,7 +288,55 @@ def parser():
     c.add_argument('--csv', metavar='CURVE.csv',
                    help='write the curve: shell, frequency_per_A, resolution_A, fsc')
     c.set_defaults(run=run_fsc)
+
+    b = sub.add_parser('batch', help='one initial map onto many targets with several seeds, on Dask; the best '
+                                     'seed of each target kept',
+                       description='Every (target, seed) is a morph task on Dask distributed (pip install '
+                                   '"cryotrans-engine[batch]"): a local cluster, or a running one (--scheduler). '
+                                   'Writes DIR/runs/KEY per task, DIR/best/TARGET and DIR/summary.csv; a re-run '
+                                   'skips the tasks finished. Exit status 0 when every target has a result, 1 '
+                                   'when one has none (the summary says why), 2 for bad input, 130/143 when '
+                                   'stopped by Ctrl-C/SIGTERM.')
+    b.add_argument('initial', help='high-resolution map (MRC/CCP4)')
+    b.add_argument('targets', nargs='+', metavar='target', help='maps of other states (e.g. 3D classes)')
+    b.add_argument('--out', required=True, help='folder for runs/, best/ and summary.csv')
+    b.add_argument('--seeds', type=int, default=1, metavar='N',
+                   help='runs per target, with seeds --seed, --seed + 1, … (default 1)')
+    _training_arguments(b)
+    b.add_argument('--best-by', choices=('correlation', 'loss'), default='correlation',
+                   help='the best seed: the highest correlation with the target, or the lowest final loss '
+                        '(default correlation)')
+    b.add_argument('--scheduler', metavar='ADDRESS',
+                   help='a running Dask scheduler: tcp://HOST:8786 (e.g. a dask-jobqueue cluster\'s) or the JSON '
+                        'file dask scheduler --scheduler-file wrote; default: a local cluster on this machine')
+    b.add_argument('--workers', type=int, default=0, metavar='N',
+                   help='worker processes of the local cluster, one task at a time each (default: one per core, '
+                        'at most one per task; one when the tasks run on a GPU)')
+    b.add_argument('--threads', type=int, default=0, metavar='N',
+                   help='PyTorch threads a task (default: the cores shared out among the tasks that run at once)')
+    b.set_defaults(run=run_batch)
     return p
+
+
+def _training_arguments(p, auto=False):
+    """The levels, every training option (settings.OPTIONS) and the partition: what morph and batch share
+    (auto: the partition may be `auto`, found from the motion; morph's only)."""
+    for i, which in ((0, 'initial'), (1, 'target')):
+        g = p.add_mutually_exclusive_group()
+        g.add_argument(f'--level{i}', type=level_value, metavar='LEVEL|auto',
+                       help=f'{which} map density level (default auto: ' +
+                            ('the volume the target encloses)' if i == 0 else 'half height)'))
+        g.add_argument(f'--enclose-volume{i}', type=float, metavar='Å³',
+                       help=f'{which} map level enclosing this volume (dust left out)')
+        g.add_argument(f'--sd-level{i}', type=float, metavar='N',
+                       help=f'{which} map level at N standard deviations from zero, as ChimeraX\'s sdLevel')
+    for option in OPTIONS:
+        p.add_argument(option.flag, **_argument(option))
+    p.add_argument('--partition', metavar='LABELS.mrc|auto' if auto else 'LABELS.mrc',
+                   help='region map on the initial map\'s grid (0: no region, 1, 2, …: regions), '
+                        'one velocity field per region' + ('; auto: the regions found from the motion of the '
+                                                           'run\'s first stage (written to OUT/regions.mrc)'
+                                                           if auto else ''))
 
 
 def main(argv=None):
@@ -299,6 +356,8 @@ def main(argv=None):
 
 def _kept(args):
     """What a command stopped at once leaves: a morph's last checkpoint, else nothing (no partial files)."""
+    if args is not None and args.command == 'batch':
+        return f'the tasks finished are kept in {os.path.join(args.out, "runs")}: the same command runs the rest'
     path = os.path.join(args.out, 'flow.pt') if args is not None and args.command == 'morph' else None
     if path and os.path.exists(path):
         from .checkpoint import load_checkpoint

@@ -34,6 +34,8 @@ class Signals:
         self.say = say
         self.signum = None        # the signal that asked a run to stop after its step
         self.graceful = False     # a run is training: the first signal stops it after the step
+        self.stopping = ('stopping after this step; the checkpoint and frames so far will be written (a second '
+                         'signal stops at once)')     # what the first signal does, in words
         self._before = {}
 
     def __call__(self):
@@ -52,7 +54,6 @@ class Signals:
     def _caught(self, signum, frame):
         if self.graceful and self.signum is None:
             self.signum = signum
-            self.say(f'\n{signal_name(signum)}: stopping after this step; the checkpoint and frames so far will be '
-                     f'written (a second signal stops at once)')
+            self.say(f'\n{signal_name(signum)}: {self.stopping}')
             return
         raise Stopped(signum)
