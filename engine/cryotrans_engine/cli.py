@@ -251,9 +251,10 @@ def parser():
     m.add_argument('initial', help='high-resolution map (MRC/CCP4)')
     m.add_argument('target', help='low-resolution map of the other state')
     m.add_argument('--out', required=True, help='folder for frames, flow.pt and loss.log')
-    _training_arguments(m, auto=True)
+    _training_arguments(m)
     m.add_argument('--count', type=int, metavar='N',
-                   help='with --partition auto: find N bodies (default: as many as the motion shows)')
+                   help='--partition auto finds the regions from the motion of the run\'s first stage and writes '
+                        'them to OUT/regions.mrc; --count N: N of them (default: as many as the motion shows)')
     m.add_argument('--report-every', type=int, default=50, help='print and checkpoint every N steps')
     m.add_argument('--resume', metavar='FLOW.pt',
                    help='go on from this checkpoint, with its settings and levels unless given here')
@@ -318,9 +319,9 @@ def parser():
     return p
 
 
-def _training_arguments(p, auto=False):
+def _training_arguments(p):
     """The levels, every training option (settings.OPTIONS) and the partition: what morph and batch share
-    (auto: the partition may be `auto`, found from the motion; morph's only)."""
+    (morph also takes --partition auto: its --count says so)."""
     for i, which in ((0, 'initial'), (1, 'target')):
         g = p.add_mutually_exclusive_group()
         g.add_argument(f'--level{i}', type=level_value, metavar='LEVEL|auto',
@@ -332,11 +333,9 @@ def _training_arguments(p, auto=False):
                        help=f'{which} map level at N standard deviations from zero, as ChimeraX\'s sdLevel')
     for option in OPTIONS:
         p.add_argument(option.flag, **_argument(option))
-    p.add_argument('--partition', metavar='LABELS.mrc|auto' if auto else 'LABELS.mrc',
+    p.add_argument('--partition', metavar='LABELS.mrc',
                    help='region map on the initial map\'s grid (0: no region, 1, 2, …: regions), '
-                        'one velocity field per region' + ('; auto: the regions found from the motion of the '
-                                                           'run\'s first stage (written to OUT/regions.mrc)'
-                                                           if auto else ''))
+                        'one velocity field per region')
 
 
 def main(argv=None):
