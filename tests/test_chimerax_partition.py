@@ -7,32 +7,20 @@ import numpy as np
 import pytest
 
 from cryotrans_engine import Grid, write_map
-from helpers import blob, logged, run
+from helpers import blob, logged, open_blobs_moving_apart, run
 
 GRID = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
 RUN = 'cryotrans initial.mrc to target.mrc'     # a run's name: the series', after its two maps
 LEFT, RIGHT = (22.0, 0.0, 50.0), (38.0, 0.0, 50.0)     # xyz Å of the two blobs
 
 
-def pdb_lines(atoms):
-    """ATOM records for (residue number, xyz) pairs, one CA each, blank chain as the AdK files have."""
-    return ''.join(f'ATOM  {i + 1:5d}  CA  ALA  {res:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00           C\n'
-                   for i, (res, (x, y, z)) in enumerate(atoms)) + 'END\n'
-
 
 @pytest.fixture
 def scene(tmp_path, session):
     """#1 two blobs; #2 the blobs moved apart; #3 a model with residues 1-3 on the left blob, 4-6 on the right."""
-    write_map(tmp_path / 'initial.mrc', blob(GRID, LEFT, 3.0) + blob(GRID, RIGHT, 3.0), GRID)
-    write_map(tmp_path / 'target.mrc', blob(GRID, (LEFT[0] - 3, *LEFT[1:]), 3.0)
-              + blob(GRID, (RIGHT[0] + 3, *RIGHT[1:]), 3.0), GRID)
     atoms = [(1 + k, (LEFT[0] + d, 0.0, 50.0)) for k, d in enumerate((-2, 0, 2))] + \
             [(4 + k, (RIGHT[0] + d, 0.0, 50.0)) for k, d in enumerate((-2, 0, 2))]
-    (tmp_path / 'model.pdb').write_text(pdb_lines(atoms))
-    for name in ('initial.mrc', 'target.mrc', 'model.pdb'):
-        run(session, f'open {tmp_path / name}')
-    run(session, 'volume #1 level 0.1')
-    run(session, 'volume #2 level 0.1')
+    open_blobs_moving_apart(session, tmp_path, GRID, LEFT, RIGHT, atoms)
     return tmp_path
 
 

@@ -11,33 +11,21 @@ import numpy as np
 import pytest
 
 from cryotrans_engine import Grid, Settings, morph_files, write_map
-from helpers import blob, logged, run
+from helpers import blob, logged, open_blobs_moving_apart, run
 
 GRID = Grid((16, 16, 16), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
 RUN = 'cryotrans initial.mrc to target.mrc'     # a run's name: the series', after its two maps
 LEFT, RIGHT = (9.0, 15.0, 15.0), (21.0, 15.0, 15.0)      # xyz Å of two blobs
 
 
-def pdb_lines(atoms):
-    """ATOM records for (residue number, xyz) pairs, one CA each."""
-    return ''.join(f'ATOM  {i + 1:5d}  CA  ALA  {res:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00           C\n'
-                   for i, (res, (x, y, z)) in enumerate(atoms)) + 'END\n'
-
 
 @pytest.fixture
 def scene(session, tmp_path):
     """#1 two blobs, #2 the blobs moved apart (levels 0.3, 0.1); #3 a model, residues 1-2 on the left blob,
     3-4 on the right."""
-    write_map(tmp_path / 'initial.mrc', 3 * (blob(GRID, LEFT, 3.0) + blob(GRID, RIGHT, 3.0)), GRID)
-    write_map(tmp_path / 'target.mrc', blob(GRID, (LEFT[0] - 3, *LEFT[1:]), 3.0)
-              + blob(GRID, (RIGHT[0] + 3, *RIGHT[1:]), 3.0), GRID)
     atoms = [(1, (LEFT[0] - 1, 15, 15)), (2, (LEFT[0] + 1, 15, 15)),
              (3, (RIGHT[0] - 1, 15, 15)), (4, (RIGHT[0] + 1, 15, 15))]
-    (tmp_path / 'model.pdb').write_text(pdb_lines(atoms))
-    for name in ('initial.mrc', 'target.mrc', 'model.pdb'):
-        run(session, f'open {tmp_path / name}')
-    run(session, 'volume #1 level 0.3')
-    run(session, 'volume #2 level 0.1')
+    open_blobs_moving_apart(session, tmp_path, GRID, LEFT, RIGHT, atoms, peak=3, levels=(0.3, 0.1))
     yield tmp_path
     run(session, 'cryotrans stop')         # a failed test leaves no worker training
 
