@@ -6,7 +6,7 @@ import torch
 
 from cryotrans_engine import Grid, Settings, Training, prepare_pair
 from cryotrans_engine.objective import Stage
-from cryotrans_engine.schedule import occupied, particle_bin, plan, resolution_bin
+from cryotrans_engine.schedule import Plan, occupied, particle_bin, plan, resolution_bin
 from cryotrans_engine.checkpoint import load_checkpoint, save_checkpoint
 from cryotrans_engine.stage_notes import polish_note, stage_ended_note
 from helpers import blob, centroid
@@ -122,7 +122,7 @@ def test_without_refinement_every_stage_runs_its_steps_however_flat_its_loss(tmp
 
 def test_a_coarse_stage_whose_loss_stopped_improving_ends_early_and_the_last_stage_runs_its_steps(tmp_path):
     pair, g = _pair(64, 1.5, 6.0, 4.0)
-    settings = dict(steps=1000, resolution=9.0, refine=160, seed=1)
+    settings = dict(steps=1000, resolution=9.0, refine=160, seed=1, particles=0)   # refinement: one stage, every particle
     training = Training(pair, Settings(**settings))
     assert [(s.bin, s.steps, s.loss) for s in training.plan] == [(2, 1000, 'w2'), (2, 160, 'refine')]
     notes, resets = [], []
@@ -166,8 +166,12 @@ def test_refinement_ends_with_a_polish_moving_finer_particles_when_its_own_are_c
     assert occupied(filled, coarse.particles_from)[0] <= most < occupied(filled, polish.particles_from)[0] <= 4 * most
     assert occupied(filled, polish.particles_from - 1)[0] > 4 * most or polish.particle_bin == 0
     for settings in (Settings(resolution=7.0, particles=0), Settings(resolution=7.0, particles=most, refine=5),
-                     Settings(resolution=7.0, particles=10 ** 6), Settings(particles=most)):
+                     Settings(particles=most)):
         assert [s.loss for s in plan(pair.initial, pair.grid.voxel_size, settings.resolved())].count('refine') <= 1
+    # a cap no stage reaches: refinement's particles by the resolution alone (blocks ≤ 7 / 1.6 Å: bin 4), polished
+    # with the refinement grid's own
+    *_, coarse, polish = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=10 ** 6).resolved())
+    assert (coarse.particle_bin, polish.particle_bin, polish.bin) == (4, 0, 2)
     training = Training(pair, Settings(steps=12, resolution=7.0, particles=most, refine=12, seed=2))
     assert [s.steps for s in training.plan] == [12, 10, 2]
     resets = []
@@ -183,3 +187,22 @@ def test_refinement_ends_with_a_polish_moving_finer_particles_when_its_own_are_c
     assert polish_note(training, 22) == f'2 steps polishing with finer particles ({polish:,} a step, from {source})'
     assert training.stage_data(23).particles.mass.numel() > training.stage_data(12).particles.mass.numel()
     assert float(training.stage_data(23).particles.mass.sum()) == pytest.approx(float(pair.initial.sum()), rel=1e-5)
+
+
+def test_refinement_moves_particles_at_most_a_fraction_of_the_resolution_apart_then_polishes_with_every_one():
+    """Refinement's particles (before its polish) come from blocks at most R/1.6 across, however few the
+    map's particles (issue #32: the 64³ demo's refinement moved all 5561 of its particles in every step)."""
+    from cryotrans_engine.schedule import refinement_particle_bin
+    pair, _ = _pair(64, 1.5, 6.0, 4.0)
+    filled = pair.initial > 0
+    for resolution, coarse in ((7.0, 2), (5.0, 2), (4.5, 0), (9.0, 3)):   # 1.5 Å voxels: R/1.6 = 4.4, 3.1, 2.8, 5.6 Å
+        assert refinement_particle_bin(filled, 1, 0, (1.5,) * 3, resolution, 32768) == coarse
+    stages = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, steps=100).resolved())
+    assert [(s.bin, s.steps, s.loss, s.particle_bin) for s in stages] == [
+        (2, 100, 'w2', 0), (1, 500, 'refine', 2), (1, 100, 'refine', 0)]
+    assert Plan(stages).may_end_early(1) and not Plan(stages).may_end_early(2)
+    # every particle in every step when asked (particles 0), and a cap coarser than the rule wins
+    every = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, steps=100, particles=0).resolved())
+    assert [(s.bin, s.steps, s.particle_bin) for s in every][1:] == [(1, 600, 0)]
+    assert refinement_particle_bin(filled, 1, 4, (1.5,) * 3, 7.0, 100) == 4
+    assert refinement_particle_bin(filled, 2, 0, (1.5,) * 3, 7.0, 32768) == 0      # a 3 Å grid's own particles

@@ -1,7 +1,7 @@
 import torch
 
 from cryotrans_engine.flow import Flow, VelocityField
-from cryotrans_engine.particles import particles
+from cryotrans_engine.particles import block_centres, particles, voxel_positions
 from cryotrans_engine.splat import splat
 
 SHAPE = (5, 6, 7)
@@ -31,6 +31,29 @@ def test_particles_at_voxel_centres_splat_back_to_the_same_map():
     density = torch.rand(SHAPE) * (torch.rand(SHAPE) > 0.5)
     mass, x, *_ = particles(density, STEP)
     assert torch.allclose(splat(mass, x, SHAPE, STEP), density, atol=1e-6)
+
+
+def test_coarse_particles_sit_at_their_blocks_centres_of_mass_and_keep_the_map_s_mass_and_centre():
+    """A particle of a binned map holds its block's mass at the block's centre of mass (the far blocks
+    padded), so the particles have the map's mass and centre of mass, which block centres do not keep."""
+    from cryotrans_engine.training import bin_map
+    g = torch.Generator().manual_seed(3)
+    density = torch.rand(SHAPE, generator=g, dtype=torch.float64) * (torch.rand(SHAPE, generator=g) > 0.6)
+    where = voxel_positions(SHAPE, STEP, dtype=torch.float64)
+    for factor in (2, 3):
+        coarse = bin_map(density, factor)
+        centred = particles(coarse, tuple(h * factor for h in STEP), centres=block_centres(density, factor, STEP))
+        plain = particles(coarse, tuple(h * factor for h in STEP))
+        mass = density.sum()
+        centre = (density[..., None] * where).sum((0, 1, 2)) / mass
+        assert torch.allclose(centred.mass.sum(), mass)
+        assert torch.allclose((centred.mass[:, None] * centred.positions).sum(0) / mass, centre)
+        assert not torch.allclose((plain.mass[:, None] * plain.positions).sum(0) / mass, centre, atol=1e-3)
+        # one block by hand: the voxels of block (0, 1, 0)
+        block = density[:factor, factor:2 * factor, :factor]
+        expected = (block[..., None] * where[:factor, factor:2 * factor, :factor]).sum((0, 1, 2)) / block.sum()
+        bx = -(-SHAPE[2] // factor)
+        assert torch.allclose(block_centres(density, factor, STEP)[bx], expected)
 
 
 def test_splatting_gradient_matches_finite_differences():

@@ -22,7 +22,7 @@ from .flow import Flow
 from .errors import CryoTransError, DeviceError, SettingsError
 from .objective import StageData, objective
 from .partition import bin_labels
-from .particles import particles
+from .particles import block_centres, particles
 from .refinement import resolution_filter
 from .rigidity import Rigidity
 from .schedule import plan, plateaued
@@ -203,13 +203,15 @@ class Training:
             dev, pair, s = self.device, self.pair, self.settings
             step_unit = tuple(h * stage.bin for h in pair.grid.unit_step)
             coarse = stage.particles_from
-            f0 = bin_map(torch.from_numpy(pair.initial).to(dev), coarse)
+            fine = torch.from_numpy(pair.initial).to(dev)
+            f0 = bin_map(fine, coarse)
             particle_step = tuple(h * coarse for h in pair.grid.unit_step)
+            centres = block_centres(fine, coarse, pair.grid.unit_step) if coarse > 1 else None
             labels = None
             if pair.regions is not None:
                 labels = bin_labels(torch.from_numpy(pair.regions).to(dev),
                                     torch.from_numpy(pair.initial > 0).to(dev), coarse, pair.region_count)
-            moving = particles(f0, particle_step, labels, pair.region_count)
+            moving = particles(f0, particle_step, labels, pair.region_count, centres)
             if stage.shared:        # every region's particles through the first field
                 moving = moving._replace(sections=[sum(moving.sections)] + [0] * (pair.region_count - 1))
             transfer = None
