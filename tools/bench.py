@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import torch
 
 from cryotrans_engine import Grid, Settings, Training, prepare_pair, read_map
@@ -286,21 +287,65 @@ def real_size(pair, device, threads=0, data=None, extra=()):
     return said
 
 
-def real_size_table(device, threads=0, data=None, pairs=REAL_SIZE, extra=()):
-    """The real-size section: each pair from its map files to the prediction with the target's
-    resolution given and default settings; the growth of the time with the box, from the two."""
-    print('\nreal size (issue #14): tools/real_size.py, from reading the maps to the frames, default settings '
-          'with the target\'s resolution given; FSC(0.5) against the truth inside the moved part\'s mask '
-          '(make realsize builds the pairs)')
+# Small pairs of the size table, from their files to the prediction as the real-size ones:
+# (name, initial, target, truth, level0 and level1 as fractions of each map's peak (None: automatic),
+# resolution).  adk_64_6A is the reverse AdK pair: 64³ closed at 3 Å onto open at 6 Å on another
+# grid (50³ of 2 Å), automatic levels, as issue #32's held-back 66³ pair.
+SMALL_SIZES = (('adk_64_7A', 'adk_open_3A.mrc', 'adk_closed_7A.mrc', 'adk_closed_3A.mrc', (0.1, 0.3), 7.0),
+               ('adk_64_6A', 'adk_closed_3A.mrc', 'adk_open_6A_2A.mrc', 'adk_open_3A.mrc', (None, None), 6.0))
+
+
+def small_size(name, initial, target, truth, levels, resolution, device):
+    """One small pair from its files to the prediction (default settings, the target's resolution):
+    (particles, seconds, FSC(0.5) Å of prediction, initial, target against the truth, stages as run)."""
+    from cryotrans_engine import MorphJob
+    from cryotrans_engine.fsc import compare_maps
+    paths = [os.path.join(DATA, f) for f in (initial, target)]
+    began = time.perf_counter()
+    (f0, g0), (f1, g1) = (read_map(path) for path in paths)
+    level0, level1 = (None if v is None else v * float(f.max()) for v, f in zip(levels, (f0, f1)))
+    pair = prepare_pair(f0, g0, f1, g1, level0, level1, log=lambda line: None)
+    job = MorphJob(pair, Settings(resolution=resolution, device=device.type))
+    result = job.run()
+    took = time.perf_counter() - began
+    truth_map = read_map(os.path.join(DATA, truth))
+    fsc = [compare_maps(*truth_map, values, pair.grid).resolution(0.5) for values in (result.frames[-1], result.frames[0])]
+    fsc.append(compare_maps(*truth_map, f1, g1).resolution(0.5))
+    ran = ' '.join(f'{st.bin}/{st.particles_from}:{st.steps}:{st.loss}' for st in job.training.plan)
+    return int(np.count_nonzero(pair.initial)), took, fsc, ran
+
+
+def growth_exponent(rows):
+    """The least-squares slope of log(time) against log(particles) over (particles, seconds) rows."""
+    xs, ys = [math.log(n) for n, _ in rows], [math.log(t) for _, t in rows]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def real_size_table(device, threads=0, data=None, pairs=REAL_SIZE, extra=(), small=SMALL_SIZES):
+    """The size table: the small pairs (in this process) and the real-size ones (tools/real_size.py),
+    each from its map files to the prediction with the target's resolution given and default
+    settings; how the time grows with the particles, over all of them (issue #32)."""
+    print('\nevery size (issues #14, #32): from reading the maps to the frames, default settings with the target\'s '
+          'resolution given; FSC(0.5) against the truth (real-size pairs: inside the moved part\'s mask; make '
+          'realsize builds them)')
     print(f'{"pair":>13} {"particles":>9} {"prepare s":>9} {"train s":>8} {"frames s":>8} {"total s":>8} '
           f'{"peak GB":>7} {"FSC pred":>8} {"initial":>7} {"target":>7}  s a step, by stage  '
           f'stages as run (bin/particle bin:steps:loss)')
+    sizes = []
+    for name, initial, target, truth, levels, resolution in small:
+        particles, took, (pred, first, own), ran = small_size(name, initial, target, truth, levels, resolution,
+                                                             device)
+        sizes.append((particles, took))
+        print(f'{name:>13} {particles:>9} {"":>9} {"":>8} {"":>8} {took:>8.1f} {"":>7} {pred:>8.2f} {first:>7.2f} '
+              f'{own:>7.2f}  {"":>18}  {ran}', flush=True)
     totals = {}
     for name in pairs:
         r = real_size(name, device, threads, data, extra)
         peak = r.get('peak_rss_gb', r.get('cuda_peak_gb'))
         particles = r['pair'].split()[1]
         totals[name] = (int(r['pair'].split()[0].rsplit('_', 1)[-1]), float(r['start_to_prediction_s']))
+        sizes.append((int(particles), float(r['start_to_prediction_s'])))
         print(f'{name:>13} {particles:>9} {float(r["prepare_s"]):>9.1f} {float(r["train_s"]):>8.1f} '
               f'{float(r["frames_s"]):>8.1f} {float(r["start_to_prediction_s"]):>8.1f} {float(peak):>7.2f} '
               f'{r["fsc_prediction_masked_A"]:>8} {r["fsc_initial_masked_A"]:>7} {r["fsc_target_masked_A"]:>7}  '
@@ -309,6 +354,9 @@ def real_size_table(device, threads=0, data=None, pairs=REAL_SIZE, extra=()):
         (n0, t0), (n1, t1) = sorted(totals.values())
         print(f'time {n1}³ / {n0}³: {t1 / t0:.2f} for {(n1 / n0) ** 3:.2f}× the voxels: time ∝ box edge^'
               f'{math.log(t1 / t0) / math.log(n1 / n0):.2f}')
+    if len(sizes) > 1:
+        print(f'growth over all {len(sizes)} sizes: time ∝ particles^{growth_exponent(sizes):.2f} '
+              f'(least squares on log-log; 1 would be time in proportion to the work)')
 
 
 def step_memory_here(n, device, recompute='auto'):

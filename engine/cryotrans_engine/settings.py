@@ -96,7 +96,8 @@ OPTIONS = (      # in the order of Settings' fields (positional arguments)
            must='one number ≥ 0, or one per region (0: not held rigid)',
            default_words=f'{RIGIDITY:g} with a partition, else 0'),
     Option('rigidity_form', str, 'deformation', 'how rigidity is measured', choices=FORMS),
-    Option('particles', int, PARTICLES, 'the most particles a training step moves; 0: all of them', least=0,
+    Option('particles', int, PARTICLES, 'the most particles a training step moves (refinement\'s also at most '
+           'R/1.6 apart until its polish); 0: every particle in every step', least=0,
            must='0 (every particle in every step) or the most a step may move'),
 )
 
