@@ -183,3 +183,17 @@ def test_refinement_ends_with_a_polish_moving_finer_particles_when_its_own_are_c
     assert polish_note(training, 22) == f'2 steps polishing with finer particles ({polish:,} a step, from {source})'
     assert training.stage_data(23).particles.mass.numel() > training.stage_data(12).particles.mass.numel()
     assert float(training.stage_data(23).particles.mass.sum()) == pytest.approx(float(pair.initial.sum()), rel=1e-5)
+
+
+@pytest.mark.parametrize('settings', [Settings(steps=150), Settings(steps=3, bin=2), Settings(steps=1250, resolution=8),
+                                      Settings(steps=400, resolution=6, refine=90, particles=500)])
+def test_a_partitioned_plan_keeps_every_step_of_the_one_field_plan(settings):
+    """partition auto trains the one-field plan until its bodies are found, then the partitioned one: the
+    total it reports from the start is the partitioned plan's because the two have the same steps (a lone
+    stage is halved, else the first stage is shared), and the search ends where the shared stage does."""
+    for n in (20, 64, 100):
+        filled = np.zeros((n, n, n), np.float32)
+        filled[n // 4:3 * n // 4, n // 3:2 * n // 3, n // 5:4 * n // 5] = 1
+        one, two = (plan(filled, (2.0, 2.0, 2.0), settings.resolved(regions), regions) for regions in (1, 2))
+        assert one.total_steps == two.total_steps, (n, one, two)
+        assert two[0].shared and two[0].steps <= one[0].steps and two[0].bin == one[0].bin
