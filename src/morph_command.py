@@ -96,10 +96,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     if wait is None:
         wait = not session.ui.is_gui
     if wait:
-        run.waited = True
-        run.pump(until_done=True)
-        if run.failure is not None:
-            raise UserError(run.failure)
+        run.wait()
     return run.series
 
 
