@@ -8,6 +8,7 @@ frames, writing them, the verdict, each region's rigid motion) is done here once
 import os
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from .errors import CryoTransError, OutputError, SettingsError
 from .files import CHECKPOINT, LOSS_LOG, REGIONS, check_inputs_kept, write_frames, write_loss_log, write_viewer
@@ -178,7 +179,7 @@ class MorphJob:
             progress(replace(self._progress(step, self.training.total_steps, loss, elapsed),
                              found=tuple(self.body_lines)))
 
-    @property
+    @cached_property
     def search_steps(self):
         """partition auto: the steps of the run's first stage, which trains one field before the bodies are
         looked for (fewer when its loss stops improving first)."""
