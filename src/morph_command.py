@@ -41,7 +41,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     wait (default: true without a GUI) returns only when training has ended, for scripts.
     resume: the flow to go on from (a series whose run ended, or a flow.pt), with its settings and
     levels unless typed; more: steps beyond its run.  partition auto: the regions are found from the
-    motion of the run's first stage (count: that many bodies) and shown as a region map when it ends.
+    motion of the run's first stage (count: that many bodies) and shown as a region map as soon as found.
     """
     initial, target = _the_two_maps(initial, to)
     if directory is not None and save_dir is not None:
@@ -96,10 +96,7 @@ def cryotrans_morph(session, initial, to=None, level0=None, level1=None, enclose
     if wait is None:
         wait = not session.ui.is_gui
     if wait:
-        run.waited = True
-        run.pump(until_done=True)
-        if run.failure is not None:
-            raise UserError(run.failure)
+        run.wait()
     return run.series
 
 

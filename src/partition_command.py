@@ -2,7 +2,8 @@
 
 Thin: each source keyword turns ChimeraX objects into labels (regions.py) and puts them
 into #1's region map, which `cryotrans morph #1 to #2 partition #N` reads; `auto to #2` asks
-the engine for the rigid bodies of the motion towards #2 (domains.py).
+the engine for the rigid bodies of the motion towards #2 (domains.py), in the background as a
+morph trains (partition_run.py).
 """
 
 import weakref
@@ -22,9 +23,10 @@ _drawing = weakref.WeakKeyDictionary()   # session -> (map, region) being drawn
 
 def cryotrans_partition(session, volume, atoms=None, range=3.0, masks=None, index_map=None, plane=None,
                         normal=None, markers=None, draw=None, auto=None, to=None, count=None, resolution=None,
-                        region_map=None, new=False, model_id=None):
+                        wait=None, region_map=None, new=False, model_id=None):
     """Make or extend #1's region map from one source; or choose the region the mouse draws.
-    auto: the rigid bodies of the motion towards the map `to` (the first stage of a morph, trained here)."""
+    auto: the rigid bodies of the motion towards the map `to` (the first stage of a morph, trained in the
+    background; wait, the default without a GUI, returns once the region map is shown)."""
     given = [name for name, value in (('atoms', atoms), ('masks', masks), ('indexMap', index_map),
                                       ('plane', plane), ('markers', markers), ('draw', draw), ('auto', auto))
              if value is not None]
@@ -32,8 +34,8 @@ def cryotrans_partition(session, volume, atoms=None, range=3.0, masks=None, inde
         raise UserError('cryotrans partition: give one source of regions: atoms, masks, indexMap, plane, '
                         'markers, auto to #N, or draw N to draw region N with the mouse'
                         + (f' (got {", ".join(given)})' if given else ''))
-    if auto is None and (to is not None or count is not None or resolution is not None):
-        raise UserError('to, count and resolution go with auto: cryotrans partition #1 auto to #2')
+    if auto is None and any(v is not None for v in (to, count, resolution, wait)):
+        raise UserError('to, count, resolution and wait go with auto: cryotrans partition #1 auto to #2')
     if draw is not None:
         return choose_drawn_region(session, volume, draw)
     current = region_map or (None if new else regions.region_map_of(session, volume))
@@ -49,9 +51,14 @@ def cryotrans_partition(session, volume, atoms=None, range=3.0, masks=None, inde
     elif plane is not None:
         labels = regions.labels_from_plane(volume, *_plane(session, plane, normal))
     elif auto is not None:
-        labels = _found_labels(session, volume, to, count, resolution)
+        return _find_regions(session, volume, to, count, resolution, wait, current, model_id)
     else:
         labels = regions.labels_from_markers(volume, _marker_sets(markers))
+    return _shown(session, volume, labels, current, model_id)
+
+
+def _shown(session, volume, labels, current, model_id):
+    """Labels checked and shown as #1's region map (current: the one they replace), said in the log."""
     level = _level(volume)
     held = regions.check_regions(volume, labels, level)
     result = regions.show_regions(session, volume, labels, current, model_id)
@@ -62,26 +69,34 @@ def cryotrans_partition(session, volume, atoms=None, range=3.0, masks=None, inde
     return result
 
 
-def _found_labels(session, volume, target, count, resolution):
-    """partition auto: the first stage of a morph onto the target trained here (one field), and the rigid
-    bodies of its motion (the engine's domains.py) as labels over the whole box (each voxel the body of
-    the nearest particle), so that the map is coloured at any level."""
+def _find_regions(session, volume, target, count, resolution, wait, current, model_id):
+    """partition auto: the first stage of a morph onto the target trained in the background with one field,
+    and the rigid bodies of its motion (the engine's domains.py) shown as the region map when found
+    (partition_run.py); returns it when waited for."""
     if target is None:
         raise UserError('partition auto reads the motion towards the target map: cryotrans partition '
                         f'#{volume.id_string} auto to #N')
     if target is volume:
         raise UserError(f'the initial and target maps are the same map (#{volume.id_string})')
-    import numpy as np
     from cryotrans_engine import MorphJob, Settings
-    from cryotrans_engine.partition import grow_labels
     from .map_levels import morph_pair
+    from .partition_run import PartitionRun
     pair = morph_pair(session.logger, volume, target, (None, None))
     job = MorphJob(pair, Settings(resolution=resolution or 0.0), auto=True, count=count)
-    job.find_regions()
-    for line in job.body_lines:
-        session.logger.info(line)
-    found = job.regions if job.regions is not None else (pair.initial > 0).astype(np.int32)
-    return grow_labels(found, np.ones(found.shape, bool), int(found.max()))
+
+    def show(labels):
+        return _shown(session, volume, labels, None if current is None or current.deleted else current, model_id)
+    task = PartitionRun(session, job, volume, target, show)
+    if wait is None:
+        wait = not session.ui.is_gui
+    session.logger.info(f'{task.name}: the first {task.steps} steps of a morph onto #{target.id_string} with one '
+                        f'field, on {job.training.device}; the rigid bodies of its motion become the regions of '
+                        f'#{volume.id_string}' + ('' if wait else ' (cryotrans stop stops it)'))
+    task.start()
+    if not wait:
+        return None
+    task.wait()
+    return task.region_map
 
 
 def _added(earlier, new):
@@ -183,6 +198,7 @@ partition_desc = CmdDesc(
     keyword=[('atoms', AtomsArg), ('range', PositiveFloatArg), ('masks', MapsArg), ('index_map', MapArg),
              ('plane', Or(EnumOf(['clip']), Float3Arg)), ('normal', Float3Arg), ('markers', ModelsArg),
              ('draw', Or(EnumOf(['new']), PositiveIntArg)), ('auto', NoArg), ('to', MapArg),
-             ('count', PositiveIntArg), ('resolution', PositiveFloatArg), ('region_map', MapArg), ('new', BoolArg),
+             ('count', PositiveIntArg), ('resolution', PositiveFloatArg), ('wait', BoolArg),
+             ('region_map', MapArg), ('new', BoolArg),
              ('model_id', ModelIdArg)],
     synopsis='split a map into regions, each moved as one rigid body by cryotrans morph')

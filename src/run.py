@@ -5,6 +5,7 @@ goes on the run's queue, and session.ui.thread_safe asks the main thread to appl
 ChimeraX's nogui UI without an event loop (scripts, --exit, tests) runs thread_safe's
 function at once on the calling thread instead; then the queue waits for the main thread
 to pump it: `cryotrans morph ... wait true`, `cryotrans stop` and `cryotrans list` do.
+That hand-over is Background's, which `cryotrans partition ... auto` uses too (partition_run.py).
 
 A run is a ChimeraX Task, so `taskman` lists it (and `taskman kill` stops it), and
 session.tasks is the registry of runs.  Task.start is not used: its thread sets the
@@ -31,6 +32,7 @@ import time
 import weakref
 
 import numpy as np
+from chimerax.core.errors import UserError
 from chimerax.core.tasks import Task, TaskState
 from chimerax.core.triggerset import DEREGISTER
 
@@ -55,7 +57,7 @@ class RunEvent:
     stage: str = ''           # the loss in force ('w2', 'l2', 'refine'); 'stage': the new one
 
 
-_live = weakref.WeakSet()     # runs whose worker may still be training
+_live = weakref.WeakSet()     # Background work whose worker may still be training
 
 
 @atexit.register
@@ -89,9 +91,14 @@ def runs(session):
     return session.tasks.find_by_class(Run)
 
 
+def background(session):
+    """The session's runs and the other cryotrans work in the background (partition auto while it looks)."""
+    return session.tasks.find_by_class(Background)
+
+
 def pump(session):
-    """Apply on this (main) thread what every run's worker has handed over so far."""
-    for r in runs(session):
+    """Apply on this (main) thread what every worker has handed over so far."""
+    for r in background(session):
         r.pump()
 
 
@@ -105,7 +112,92 @@ def refresh_due(spent, elapsed):
     return spent <= REFRESH_SHARE * elapsed
 
 
-class Run(Task):
+class Background(Task):
+    """Work of a cryotrans command on a thread of its own (the worker), which hands the main thread what it
+    has for the scene: a morph's training (MorphRun) or partition auto's search (partition_run.py).
+
+    The worker calls _post(f, ...) and the main thread calls f when it pumps; stop() asks the worker
+    to end at its next step; wait() is a command's `wait true`.  A subclass's run() is the worker.
+    """
+
+    def __init__(self, session, name):
+        super().__init__(session)
+        self.name = name
+        self.worker = None
+        self.error = None         # why a failed worker failed
+        self.failure = None       # the message of a failed one
+        self.waited = False       # a command waits for the end (and reports a failure itself)
+        self._stop = threading.Event()
+        self._stop_reason = 'cryotrans stop'
+        self._work = queue.Queue()
+        self._main = threading.get_ident()
+
+    @property
+    def running(self):
+        return self.state == TaskState.RUNNING
+
+    def start(self):
+        """Work on a thread of our own; with a GUI, leave it one core."""
+        if self.session.ui.is_gui:
+            import torch
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        self.start_time = datetime.datetime.now()
+        self.worker = threading.Thread(target=self.run, name=self.name, daemon=True)
+        self.state = TaskState.RUNNING
+        self._starting()
+        _live.add(self)
+        self.worker.start()
+
+    def _starting(self):
+        """Main thread, running but before the worker starts: what a subclass tells then."""
+
+    def terminate(self):
+        """What `taskman kill` calls: stop at the next step, keeping what is done."""
+        self.stop('taskman kill')
+
+    def stop(self, reason='cryotrans stop'):
+        """Ask the worker to end after its current step (it checks every step)."""
+        self._stop_reason = reason
+        self._stop.set()
+
+    def stops_with(self, models):
+        """Whether `cryotrans stop` naming these models stops this work."""
+        return False
+
+    def wait(self):
+        """Main thread: apply what the worker hands over until it ends (a command's `wait true`); a
+        failure is raised, which fails a script."""
+        self.waited = True
+        self.pump(until_done=True)
+        if self.failure is not None:
+            raise UserError(self.failure)
+
+    def _post(self, f, *args):
+        self._work.put((f, args))
+        session = self.session
+        if session is not None:
+            session.ui.thread_safe(self.pump)
+
+    def pump(self, until_done=False):
+        """Apply the worker's hand-overs, only on the main thread; until_done: until the worker ends."""
+        if threading.get_ident() != self._main:
+            return
+        while True:
+            waiting = until_done and self.worker is not None and self.worker.is_alive()
+            try:
+                f, args = self._work.get(timeout=0.05) if waiting else self._work.get_nowait()
+            except queue.Empty:
+                if waiting:
+                    continue
+                return
+            f(*args)
+
+    def _forget(self):
+        if self.id in self.session.tasks:
+            self.session.tasks.remove(self)
+
+
+class Run(Background):
     """A run as the session lists it (`cryotrans list`, session.tasks) until its series closes, and the
     flow it left: one training here (MorphRun) or one restored from a session file (run_session.py).
 
@@ -113,37 +205,27 @@ class Run(Task):
     """
 
     def __init__(self, session, series, name):
-        super().__init__(session)
+        super().__init__(session, name)
         self.series = series
-        self.name = name
         self.label = '#' + series.id_string    # the series' id, for messages once it is closed
-        self.error = None         # why a failed run failed
         self.verdict = None       # verdict.Verdict of a run that ended with frames
         self.flow = None          # the engine's TrainedFlow of a run that ended with frames
         self.unfinished = False   # restored from a session saved while it trained: it stopped there
         self._handler = session.triggers.add_handler('remove models', self._models_removed)
 
     @property
-    def running(self):
-        return self.state == TaskState.RUNNING
-
-    @property
     def where(self):
         """The series' id as a spec ('#3'), or what it was ('closed #3')."""
         return f'closed {self.label}' if self.series.deleted else f'#{self.series.id_string}'
 
-    def pump(self, until_done=False):
-        """Apply what the run's worker handed over: nothing, but a MorphRun has one."""
+    def stops_with(self, models):
+        return self.series in models
 
     def _models_removed(self, trigger, models):
         """A closed series ends the run's listing once it no longer trains."""
         if self.series in models and not self.running:
             self._forget()
         return DEREGISTER if self.series in models else None
-
-    def _forget(self):
-        if self.id in self.session.tasks:
-            self.session.tasks.remove(self)
 
     def describe(self):
         """One line for `cryotrans list` and `taskman list`."""
@@ -180,13 +262,7 @@ class MorphRun(Run):
         self.initial = inputs[0]
         self.shown_step = 0
         self.shown_state = None   # the checkpoint of the flow whose frames the series shows (a copy)
-        self.failure = None       # the message of a failed run
-        self.waited = False       # a command waits for the end (and reports a failure itself)
-        self.worker = None
-        self._stop = threading.Event()
-        self._stop_reason = 'cryotrans stop'
-        self._work = queue.Queue()
-        self._main = threading.get_ident()
+        self.bodies_shown = False     # partition auto's bodies told as they were found
         self._said = 0.0
         self._refreshing = 0.0      # seconds spent making frames for refreshes so far
         self._told = 0            # losses handed to listeners so far
@@ -212,34 +288,16 @@ class MorphRun(Run):
     def checkpoint_path(self):
         return None if self.save_dir is None else os.path.join(self.save_dir, 'flow.pt')
 
-    def start(self):
-        """Train on a thread of our own; with a GUI, leave it one core."""
-        if self.session.ui.is_gui:
-            import torch
-            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-        self.start_time = datetime.datetime.now()
+    def _starting(self):
         self.shown_state = self.training.checkpoint(kept=True)     # before the worker trains: no step is half done
-        self.worker = threading.Thread(target=self.run, name=self.name, daemon=True)
-        self.state = TaskState.RUNNING
         self._tell(self._event('started'))
-        _live.add(self)
-        self.worker.start()
-
-    def terminate(self):
-        """What `taskman kill` calls: stop at the next step, keeping the frames so far."""
-        self.stop('taskman kill')
-
-    def stop(self, reason='cryotrans stop'):
-        """Ask the worker to end after its current step (it checks every step)."""
-        self._stop_reason = reason
-        self._stop.set()
 
     def run(self):
         """The worker thread: the engine's job, handing over frames every report_every steps, then the end."""
         try:
             result = self.job.run(self._progress, self._stop.is_set, self.save_dir, self.report_every,
                                   paths=self.color_regions)
-            if result.bodies is not None:
+            if result.body_lines and not self.bodies_shown:     # stopped before they were looked for
                 self._post(self._show_bodies, result.body_lines, result.regions)
             self._post(self._end, result.frames, TaskState.FINISHED if result.finished else STOPPED, result.verdict,
                        result.motion_lines, self._region_paths(result.paths), result.flow)
@@ -255,7 +313,7 @@ class MorphRun(Run):
 
     def _show_bodies(self, lines, regions):
         """Main thread, partition auto: log the bodies found and show their region map (coloured, as
-        cryotrans partition makes one) beside the initial map."""
+        cryotrans partition makes one) beside the initial map, as soon as they are found."""
         for line in lines:
             self.session.logger.info(f'{self.name}: {line}')
         if regions is not None and not self.initial.deleted:
@@ -283,6 +341,9 @@ class MorphRun(Run):
         """Worker side (p: the job's Progress): frames every report_every steps, the status line and
         listeners at most once a second."""
         t = self.training
+        if p.found:
+            self.bodies_shown = True
+            self._post(self._show_bodies, p.found, self.job.regions)
         if p.ended:
             self._post(self.session.logger.info, f'{self.name}: step {p.step}: {p.ended}')
         if p.begins:
@@ -301,26 +362,6 @@ class MorphRun(Run):
             new = tuple(t.losses[self._told:p.step])
             self._told = p.step
             self._post(self._tell, self._event('progress', losses=new))
-
-    def _post(self, f, *args):
-        self._work.put((f, args))
-        session = self.session
-        if session is not None:
-            session.ui.thread_safe(self.pump)
-
-    def pump(self, until_done=False):
-        """Apply the worker's hand-overs, only on the main thread; until_done: until the worker ends."""
-        if threading.get_ident() != self._main:
-            return
-        while True:
-            waiting = until_done and self.worker.is_alive()
-            try:
-                f, args = self._work.get(timeout=0.05) if waiting else self._work.get_nowait()
-            except queue.Empty:
-                if waiting:
-                    continue
-                return
-            f(*args)
 
     def _region_paths(self, paths=None):
         """Worker side: each frame's particle positions and each particle's region, for colouring

@@ -107,6 +107,31 @@ def test_the_key_is_the_inputs_bytes_levels_settings_and_seed(maps):
     assert task_key(digests, 0.05, None, dict(s, steps=31)) != key
 
 
+def test_partition_auto_finds_each_tasks_regions_and_keeps_them_in_its_folder(tmp_path, capsys):
+    from cryotrans_engine.batch import plan
+    grid = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
+    write_map(tmp_path / 'initial.mrc', blob(grid, (22, 0, 50), 3.0) + blob(grid, (38, 0, 50), 3.0), grid)
+    write_map(tmp_path / 'apart.mrc', blob(grid, (19, 0, 50), 3.0) + blob(grid, (41, 0, 50), 3.0), grid)
+    out = tmp_path / 'out'
+    argv = ['batch', str(tmp_path / 'initial.mrc'), str(tmp_path / 'apart.mrc'), '--out', str(out), '--steps', '150',
+            '--frames', '2', '--bin', '1', '--level0', '0.1', '--level1', '0.1', '--workers', '1', '--threads', '1']
+    assert main(argv + ['--partition', 'auto']) == 0
+    text = capsys.readouterr().out
+    assert re.search(r'^\[1/1\] apart seed 0: correlation .*, partition auto: 2 bodies$', text, re.M), text
+    row, = _summary(out)
+    names, record = _run_files(out, row)
+    assert 'regions.mrc' in names and 'regions.mrc' in os.listdir(out / 'best' / 'apart')
+    assert set(np.unique(read_map(out / row['files'] / 'regions.mrc')[0])) == {0, 1, 2}
+    assert record['partition'] == 'auto' and record['bodies'] == 2
+    assert record['body_lines'][0].startswith('partition auto: 2 bodies') and record['body_lines'][2].startswith('body 2')
+    settings = Settings(steps=150, frames=2, bin=1)
+    keys = [t.key for count in (None, 1, 2) for t in plan(str(tmp_path / 'initial.mrc'), [str(tmp_path / 'apart.mrc')],
+                                                          out, settings, 1, 0.1, 0.1, 'auto', count)[0]]
+    assert keys[0] == record['key'] and len(set(keys)) == 3       # another count: another task
+    assert main(argv + ['--count', '2']) == 2
+    assert '--count is how many bodies --partition auto finds' in capsys.readouterr().err
+
+
 def test_a_worker_killed_mid_task_is_retried_and_the_batch_ends_whole(maps, capsys):
     """A running cluster (--scheduler, named by a scheduler file) of 2 worker processes; one is killed (SIGKILL)
     while its morph trains: Dask runs that task again, and every result comes out whole."""
@@ -255,7 +280,7 @@ def test_batch_takes_every_training_option_as_morph_declares_it():
     commands = parser()._subparsers._group_actions[0].choices
     morph, batch = ({a.dest: (a.option_strings, a.type, a.choices, a.default, a.help) for a in commands[c]._actions}
                     for c in ('morph', 'batch'))
-    for name in [o.name for o in OPTIONS] + ['level0', 'enclose_volume1', 'sd_level0', 'partition']:
+    for name in [o.name for o in OPTIONS] + ['level0', 'enclose_volume1', 'sd_level0', 'partition', 'count']:
         assert batch[name] == morph[name], name
 
 

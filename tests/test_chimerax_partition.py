@@ -292,6 +292,75 @@ def test_partition_auto_finds_the_two_blobs_moving_apart_shows_them_and_logs_eac
     assert set(np.unique(labels_of(session, 5))) == {1}
 
 
+def _partition_run(session):
+    from chimerax.cryotrans.partition_run import PartitionRun
+    from chimerax.cryotrans.run import background
+    found = [t for t in background(session) if isinstance(t, PartitionRun)]
+    return found[0] if found else None
+
+
+def test_partition_auto_in_the_background_shows_the_region_map_a_waiting_one_makes_when_found(session, scene):
+    import threading
+    found, text = logged(session, 'cryotrans partition #1 auto to #2 wait false')
+    task = _partition_run(session)
+    assert found is None and task.running and task.worker is not threading.current_thread()
+    assert 'the first 625 steps of a morph onto #2' in text and 'cryotrans stop stops it' in text
+    _, listed = logged(session, 'cryotrans list')
+    assert 'looking for bodies, step ' in listed and '/625' in listed
+    assert len(session.models.list(model_id=(4,))) == 0      # nothing shown until the bodies are found
+    from chimerax.core.logger import StringPlainTextLog
+    with StringPlainTextLog(session.logger) as log:
+        task.pump(until_done=True)                            # as a command pumps, or ChimeraX's event loop
+    text = log.getvalue()
+    assert 'partition auto: 2 bodies' in text and 'body 2: ' in text and '#4 initial.mrc regions: 2 regions' in text
+    assert task.region_map is model(session, 4) and _partition_run(session) is None and str(task.state) == 'finished'
+    waited, _ = logged(session, 'cryotrans partition #1 auto to #2 wait true new true')
+    assert waited.id == (5,) and np.array_equal(labels_of(session, 4), labels_of(session, 5))
+    assert labels_of(session, 4)[10, 10, 6] != labels_of(session, 4)[10, 10, 14]
+
+
+def test_stopping_partition_auto_makes_no_region_map_and_says_so(session, scene):
+    import time
+    from chimerax.core.logger import StringPlainTextLog
+    run(session, 'cryotrans partition #1 auto to #2 wait false')
+    task = _partition_run(session)
+    end = time.monotonic() + 60
+    while task.job.training.step < 3:
+        assert task.worker.is_alive() and time.monotonic() < end
+        time.sleep(0.002)
+    models = len(session.models.list())
+    _, text = logged(session, 'cryotrans stop #1')
+    assert not task.worker.is_alive() and not task.running and task.region_map is None
+    assert 'stopped (cryotrans stop) after ' in text and 'of 625 steps; no region map made' in text
+    assert 'no bodies looked for' in text and len(session.models.list()) == models
+    _, listed = logged(session, 'cryotrans list')
+    assert 'no runs' in listed
+    run(session, 'cryotrans partition #1 auto to #2 wait false')
+    task = _partition_run(session)
+    _, text = logged(session, 'close #2')
+    with StringPlainTextLog(session.logger) as log:
+        task.pump(until_done=True)
+    assert 'stopped (#2 closed) after ' in log.getvalue() and task.region_map is None
+    assert not any(m.name == 'initial.mrc regions' for m in session.models.list())
+
+
+def test_a_morph_with_partition_auto_shows_its_bodies_when_found_mid_run_with_a_steady_total(session, scene):
+    from chimerax.cryotrans.run import add_run_handler
+    seen = []
+    handler = add_run_handler(session, lambda _, e: seen.append(
+        (e.kind, e.step, e.total, any(m.name == 'initial.mrc regions' for m in session.models.list()))))
+    try:
+        series, text = logged(session, 'cryotrans morph #1 to #2 partition auto steps 150 bin 1 frames 3 '
+                                        'reportEvery 25')
+    finally:
+        session.triggers.remove_handler(handler)
+    shown = [step for kind, step, _, there in seen if there]
+    assert 75 <= shown[0] < 150 and seen[-1][0] == 'ended'                   # shown when found, not at the end
+    assert {total for _, _, total, _ in seen} == {150}
+    assert ('stage', 75, 150, True) in seen                                  # the regions go on alone
+    assert text.index('partition auto: 2 bodies') < text.index('the regions found are #5') < text.index('150 steps in')
+
+
 def test_a_morph_with_partition_auto_trains_on_the_bodies_it_found_and_shows_them(session, scene):
     series, text = logged(session, 'cryotrans morph #1 to #2 partition auto steps 150 bin 1 frames 4 reportEvery 50')
     assert 'partition auto: 2 bodies' in text and 'region 1: rotation' in text and 'region 2: rotation' in text

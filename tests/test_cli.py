@@ -191,6 +191,28 @@ def test_a_partitioned_morph_logs_each_region_and_its_frames_come_back_from_its_
     assert 'trained with regions on a (20, 18, 16) grid' in capsys.readouterr().err
 
 
+def test_partition_auto_prints_its_bodies_as_soon_as_found_and_its_total_holds(tmp_path, capsys):
+    import re
+    grid = Grid((20, 20, 20), (2.0, 2.0, 2.0), (10.0, -20.0, 30.0))
+    write_map(tmp_path / 'initial.mrc', blob(grid, (22, 0, 50), 3.0) + blob(grid, (38, 0, 50), 3.0), grid)
+    write_map(tmp_path / 'target.mrc', blob(grid, (19, 0, 50), 3.0) + blob(grid, (41, 0, 50), 3.0), grid)
+    out = tmp_path / 'out'
+    assert main(['morph', str(tmp_path / 'initial.mrc'), str(tmp_path / 'target.mrc'), '--out', str(out),
+                 '--level0', '0.1', '--level1', '0.1', '--steps', '150', '--bin', '1', '--frames', '3',
+                 '--report-every', '25', '--partition', 'auto']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    found = next(i for i, line in enumerate(lines) if line.startswith('partition auto: 2 bodies'))
+    steps = [(i, int(k), int(n)) for i, line in enumerate(lines) if (m := re.match(r'step (\d+)/(\d+) ', line))
+             for k, n in [m.groups()]]
+    assert {n for _, _, n in steps} == {150}                               # the total from the start
+    assert [k for i, k, _ in steps if i < found] == [25, 50]               # found at step 75, mid-run:
+    assert [k for i, k, _ in steps if i > found] == [75, 100, 125, 150]    # printed then, not at the end
+    assert lines[found + 1].startswith('body 1: ') and lines[found + 2].startswith('body 2: ')
+    summary = next(i for i, line in enumerate(lines) if line.startswith('finished 4 frames'))
+    assert found < summary and sum(line.startswith('partition auto: 2 bodies') for line in lines) == 1
+    assert set(np.unique(read_map(out / 'regions.mrc')[0])) == {0, 1, 2}
+
+
 def test_bad_partitions_are_one_clear_message_and_write_nothing(maps, capsys):
     out = maps / 'out'
     labels = np.ones(G0.shape, np.float32)

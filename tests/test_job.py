@@ -120,3 +120,27 @@ def test_morph_files_reads_maps_holds_the_folder_and_resumes(tmp_path):
     more = morph_files(tmp_path / 'a.mrc', tmp_path / 'b.mrc', None, out, level0=0.05, level1=0.05,
                        resume=os.path.join(out, 'flow.pt'), more=5, **QUIET)
     assert more.steps == 17 and more.losses[:12] == first.losses
+
+
+def _apart(grid=GRID):
+    """Two blobs, and the target where they moved 3 Å apart along x."""
+    left, right = (17.0, 15.0, 20.0), (33.0, 15.0, 20.0)
+    initial = blob(grid, left, 3.0) + blob(grid, right, 3.0)
+    target = blob(grid, (left[0] - 3, *left[1:]), 3.0) + blob(grid, (right[0] + 3, *right[1:]), 3.0)
+    return prepare_pair(initial, grid, target, grid, 0.1, 0.1, **QUIET)
+
+
+@pytest.mark.parametrize('settings', [Settings(steps=150, frames=4),                    # one stage, halved
+                                      Settings(steps=400, resolution=8.0, refine=100, frames=4)])   # ends early
+def test_partition_auto_tells_its_bodies_when_found_and_its_total_never_grows(settings):
+    told = []
+    job = MorphJob(_apart(), settings, auto=True)
+    result = job.run(told.append)
+    assert [p.step for p in told] == list(range(1, result.steps + 1))       # each step told once
+    found = [p for p in told if p.found]
+    assert len(found) == 1 and found[0].found == tuple(result.body_lines)
+    assert 'partition auto: 2 bodies' in found[0].found[0] and found[0].step < result.steps
+    assert found[0].new_stage                                               # the regions go on alone
+    for before, after in zip(told, told[1:]):
+        assert after.total <= before.total and (after.total == before.total or after.ended), (before, after)
+    assert told[-1].total == result.total_steps == result.steps

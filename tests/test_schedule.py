@@ -206,3 +206,17 @@ def test_refinement_moves_particles_at_most_a_fraction_of_the_resolution_apart_t
     assert [(s.bin, s.steps, s.particle_bin) for s in every][1:] == [(1, 600, 0)]
     assert refinement_particle_bin(filled, 1, 4, (1.5,) * 3, 7.0, 100) == 4
     assert refinement_particle_bin(filled, 2, 0, (1.5,) * 3, 7.0, 32768) == 0      # a 3 Å grid's own particles
+
+
+@pytest.mark.parametrize('settings', [Settings(steps=150), Settings(steps=3, bin=2), Settings(steps=1250, resolution=8),
+                                      Settings(steps=400, resolution=6, refine=90, particles=500)])
+def test_a_partitioned_plan_keeps_every_step_of_the_one_field_plan(settings):
+    """partition auto trains the one-field plan until its bodies are found, then the partitioned one: the
+    total it reports from the start is the partitioned plan's because the two have the same steps (a lone
+    stage is halved, else the first stage is shared), and the search ends where the shared stage does."""
+    for n in (20, 64, 100):
+        filled = np.zeros((n, n, n), np.float32)
+        filled[n // 4:3 * n // 4, n // 3:2 * n // 3, n // 5:4 * n // 5] = 1
+        one, two = (plan(filled, (2.0, 2.0, 2.0), settings.resolved(regions), regions) for regions in (1, 2))
+        assert one.total_steps == two.total_steps, (n, one, two)
+        assert two[0].shared and two[0].steps <= one[0].steps and two[0].bin == one[0].bin

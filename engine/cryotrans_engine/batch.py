@@ -3,10 +3,11 @@ task on Dask distributed (a local cluster by default, or a running one: SLURM th
 
 A lab has one sharp map and many blurry 3D classes, and the best of a few seeds beats any one seed:
 independent morphs that share nothing but files, so they spread over workers as they are.  Each task
-is an ordinary morph_files run into its own folder DIR/runs/KEY (its frames, flow.pt, loss.log and a
-result.json), KEY a hash of the input files' bytes, the levels, the settings and the seed.  The folder
-is written under a temporary name and renamed whole when its run has ended, so a re-run skips every
-task that has one, and a worker killed mid-task (or a batch stopped) leaves nothing that looks done.
+is an ordinary morph_files run into its own folder DIR/runs/KEY (its frames, flow.pt, loss.log, a
+result.json, and with partition auto the regions it found as regions.mrc), KEY a hash of the input
+files' bytes, the levels, the settings and the seed.  The folder is written under a temporary name and
+renamed whole when its run has ended, so a re-run skips every task that has one, and a worker killed
+mid-task (or a batch stopped) leaves nothing that looks done.
 
 Dask is imported here only, when a batch runs: `pip install cryotrans-engine[batch]`.
 """
@@ -65,6 +66,7 @@ class Task:
     key: str
     folder: str               # DIR/runs/KEY
     threads: int = 1          # PyTorch threads in the task
+    count: int = None         # partition 'auto': how many bodies it finds (None: as many as the motion shows)
 
     @property
     def seed(self):
@@ -105,8 +107,8 @@ def level_text(level):
 
 
 def task_key(digests, level0, level1, settings):
-    """The key of a task: the digests of its initial map, target and partition (None: none), its levels
-    and every setting (the seed among them), hashed."""
+    """The key of a task: the digests of its initial map, target and partition (None: none; partition auto:
+    partition_text's words), its levels and every setting (the seed among them), hashed."""
     text = json.dumps([KEY_FORMAT, list(digests), level_text(level0), level_text(level1),
                        sorted(settings.items())], default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -122,11 +124,20 @@ def target_names(targets):
     return names
 
 
-def plan(initial, targets, out, settings, seeds, level0=None, level1=None, partition=None):
+def partition_text(partition, count=None):
+    """The partition as a key holds it: a region map's digest, partition auto's words (with its count), or None."""
+    if partition == 'auto':
+        return 'partition auto' + ('' if count is None else f', count {count}')
+    return file_digest(partition) if partition else None
+
+
+def plan(initial, targets, out, settings, seeds, level0=None, level1=None, partition=None, count=None):
     """The tasks of a batch, and a failure record for each target that cannot be read here.
 
-    settings: a Settings whose seed is the first of `seeds` seeds."""
-    fixed = [file_digest(initial), file_digest(partition) if partition else None]
+    settings: a Settings whose seed is the first of `seeds` seeds; partition: a region map file, or 'auto'
+    (count: how many bodies it finds)."""
+    fixed = [file_digest(initial), partition_text(partition, count)]
+    where = partition if partition in (None, 'auto') else os.path.abspath(partition)
     given = asdict(settings)
     tasks, failed = [], []
     for name, target in zip(target_names(targets), targets):
@@ -142,8 +153,8 @@ def plan(initial, targets, out, settings, seeds, level0=None, level1=None, parti
         for i in range(seeds):
             s = dict(given, seed=given['seed'] + i)
             key = task_key([fixed[0], digest, fixed[1]], level0, level1, s)
-            tasks.append(Task(name, path, os.path.abspath(initial), partition and os.path.abspath(partition),
-                              level0, level1, s, key, os.path.join(os.path.abspath(out), RUNS, key)))
+            tasks.append(Task(name, path, os.path.abspath(initial), where, level0, level1, s, key,
+                              os.path.join(os.path.abspath(out), RUNS, key), count=count))
     return tasks, failed
 
 
@@ -190,7 +201,8 @@ def run_task(task):
     began = time.perf_counter()
     try:
         result = morph_files(task.initial, task.target, Settings(**task.settings), out=part, level0=task.level0,
-                             level1=task.level1, partition=task.partition, log=lines.append, checkpoint_every=0)
+                             level1=task.level1, partition=task.partition, count=task.count, log=lines.append,
+                             checkpoint_every=0)
         seconds = time.perf_counter() - began
         record = _record(task, result, seconds, lines)
         write_text(os.path.join(part, RECORD), json.dumps(record, indent=1) + '\n')
@@ -218,6 +230,7 @@ def _record(task, result, seconds, lines):
                 seconds=round(seconds, 1), training_seconds=round(result.elapsed, 1), steps=result.steps,
                 files=sorted(os.path.basename(f) for f in result.files) + [RECORD], levels=lines,
                 initial=task.initial, partition=task.partition, settings=task.settings,
+                bodies=None if result.bodies is None else result.bodies.count, body_lines=result.body_lines,
                 host=socket.gethostname(), pid=os.getpid())       # where it ran: a cluster's node, its worker
 
 
@@ -407,28 +420,30 @@ class Cluster:
 
 
 def morph_batch(initial, targets, out, settings=None, seeds=1, level0=None, level1=None, partition=None,
-                scheduler=None, workers=0, threads=0, best_by='correlation', say=print, stop=None):
+                scheduler=None, workers=0, threads=0, best_by='correlation', say=print, stop=None, count=None):
     """Morph `initial` onto each of `targets` with `seeds` seeds (settings.seed, settings.seed + 1, …),
     each pair a task on Dask; keep each target's best seed in out/best/NAME and write out/summary.csv.
 
     scheduler: a running cluster's address (None: a local cluster of `workers` processes, by default
-    one per core); threads: PyTorch threads a task (0: cores shared out).  stop(): true to stop
-    waiting (a signal): the tasks finished are kept, those left are listed.  Returns a Batch.
+    one per core); threads: PyTorch threads a task (0: cores shared out).  partition: a region map file,
+    or 'auto': each task finds its regions from its motion (count: that many bodies) and keeps them as
+    regions.mrc in its folder.  stop(): true to stop waiting (a signal): the tasks finished are kept,
+    those left are listed.  Returns a Batch.
     """
     from .maps import claim_folder, read_map
     from .settings import Settings
     settings = settings or Settings()
     need_distributed()
-    _check(targets, seeds, best_by, workers, threads, scheduler)
-    inputs = [initial, partition, *targets]
-    check_outputs(out, inputs)
+    _check(targets, seeds, best_by, workers, threads, scheduler, partition, count)
+    region_map = None if partition == 'auto' else partition
+    check_outputs(out, [initial, region_map, *targets])
     read_map(initial)                       # a bad initial map fails every task: say so once, before any
-    if partition:
-        read_map(partition)
+    if region_map:
+        read_map(region_map)
     settings.resolved()
     with _output_folder(out), claim_folder(out, f'cryotrans batch {os.path.basename(initial)}'):
         clear_parts(out)
-        tasks, failed = plan(initial, targets, out, settings, seeds, level0, level1, partition)
+        tasks, failed = plan(initial, targets, out, settings, seeds, level0, level1, partition, count)
         records = {(t.name, t.seed): _named(r, t) for t in tasks if (r := read_record(t.folder)) is not None}
         to_run = [t for t in tasks if (t.name, t.seed) not in records]
         say(f'{len(tasks) + len(failed)} tasks ({len(targets)} target{"s" if len(targets) > 1 else ""} × '
@@ -468,7 +483,7 @@ def _output_folder(out):
         raise
 
 
-def _check(targets, seeds, best_by, workers, threads, scheduler):
+def _check(targets, seeds, best_by, workers, threads, scheduler, partition=None, count=None):
     if not targets:
         raise SettingsError('give at least one target map')
     seen = {}
@@ -486,6 +501,10 @@ def _check(targets, seeds, best_by, workers, threads, scheduler):
         raise SettingsError('workers and threads must be positive (0: chosen for the cores)')
     if workers and scheduler:
         raise SettingsError('workers sizes the local cluster: a running cluster (scheduler) has its own')
+    if count is not None and partition != 'auto':
+        raise SettingsError('count is how many bodies partition auto finds: give partition auto too')
+    if count is not None and count < 1:
+        raise SettingsError(f'count is how many bodies partition auto finds: 1 or more, not {count}')
 
 
 def _named(record, task):
@@ -557,8 +576,10 @@ def _outcome(future, task):
 def _words(record):
     if record['status'] != 'done':
         return f'failed: {record["message"]}'
+    bodies = record.get('bodies')
     return (f'correlation {record["correlation"]:.3f} (initial map {record["initial_correlation"]:.3f}, '
-            f'{record["verdict"]}), loss {record["loss"]:.4g}, {duration(record["seconds"])}')
+            f'{record["verdict"]}), loss {record["loss"]:.4g}, {duration(record["seconds"])}'
+            + ('' if bodies is None else f', partition auto: {bodies} bod{"y" if bodies == 1 else "ies"}'))
 
 
 def _report(batch, path, say):

@@ -76,9 +76,7 @@ def run_morph(args):
     initial, grid0 = read_map(args.initial)
     target, grid1 = read_map(args.target)
     truth = _truth(args, (initial, grid0), (target, grid1)) if args.truth else None   # a bad one should not wait
-    auto = args.partition == 'auto'
-    if args.count and not auto:
-        raise SettingsError('--count is how many bodies --partition auto finds: give --partition auto too')
+    auto = _auto(args)
     regions, grid_r = read_map(args.partition) if args.partition and not auto else (None, None)
     pair = prepare_pair(initial, grid0, target, grid1, _level(args, 0, checkpoint), _level(args, 1, checkpoint),
                         regions=regions, regions_grid=grid_r)
@@ -89,6 +87,14 @@ def run_morph(args):
     output_folder(args.out)
     with claim_folder(args.out, f'cryotrans morph {os.path.basename(args.initial)}'):
         return _train(args, job, truth, checkpoint)
+
+
+def _auto(args):
+    """Whether --partition auto was asked for (--count goes with it only)."""
+    auto = args.partition == 'auto'
+    if args.count is not None and not auto:
+        raise SettingsError('--count is how many bodies --partition auto finds: give --partition auto too')
+    return auto
 
 
 def _train(args, job, truth, checkpoint):
@@ -110,10 +116,14 @@ def _train(args, job, truth, checkpoint):
         print(region_summary(pair, training.settings), flush=True)
     every = max(1, args.report_every)
     signals = args.signals
+    found = []
 
     def progress(p):
         if p.step == p.total:               # training has ended: a signal now stops the writing at once
             signals.graceful = False
+        for line in p.found:                # partition auto's bodies, as soon as they are found
+            print(line, flush=True)
+        found.extend(p.found)
         if p.ended:
             print(f'step {p.step}: {p.ended}', flush=True)
         if p.begins:
@@ -130,7 +140,7 @@ def _train(args, job, truth, checkpoint):
     print(f'{"finished" if result.finished else "stopped at step %d;" % result.steps} {len(result.frames)} frames, '
           f'checkpoint and loss log in {args.out}; {result.elapsed:.1f} s training', flush=True)
     print(result.verdict.summary())
-    for line in result.body_lines:
+    for line in result.body_lines if not found else ():     # stopped before they were looked for
         print(line)
     if result.bodies is not None and result.regions is not None:
         print(f'the regions found: {os.path.join(args.out, REGIONS)} (reuse it with --partition)')
@@ -217,13 +227,14 @@ def run_batch(args):
     """Every (target, seed) a task on Dask (batch.py); the exit status says whether every target has a result."""
     from .batch import morph_batch
     signals = args.signals
+    _auto(args)
     signals.graceful = True                 # the first signal stops the waiting: finished tasks are kept
     signals.stopping = ('stopping: no more tasks start; the finished ones are kept and the summary written (a '
                         'second signal stops at once)')
     try:
         batch = morph_batch(args.initial, args.targets, args.out, _settings(args), args.seeds, _level(args, 0),
                             _level(args, 1), args.partition, args.scheduler, args.workers, args.threads,
-                            args.best_by, say=lambda text: print(text, flush=True), stop=signals)
+                            args.best_by, say=lambda text: print(text, flush=True), stop=signals, count=args.count)
     finally:
         signals.graceful = False
     if signals.signum is not None:
@@ -252,9 +263,6 @@ def parser():
     m.add_argument('target', help='low-resolution map of the other state')
     m.add_argument('--out', required=True, help='folder for frames, flow.pt and loss.log')
     _training_arguments(m)
-    m.add_argument('--count', type=int, metavar='N',
-                   help='--partition auto finds the regions from the motion of the run\'s first stage and writes '
-                        'them to OUT/regions.mrc; --count N: N of them (default: as many as the motion shows)')
     m.add_argument('--report-every', type=int, default=50, help='print and checkpoint every N steps')
     m.add_argument('--resume', metavar='FLOW.pt',
                    help='go on from this checkpoint, with its settings and levels unless given here')
@@ -320,8 +328,8 @@ def parser():
 
 
 def _training_arguments(p):
-    """The levels, every training option (settings.OPTIONS) and the partition: what morph and batch share
-    (morph also takes --partition auto: its --count says so)."""
+    """The levels, every training option (settings.OPTIONS) and the partition (a region map, or auto with
+    its --count): what morph and batch share."""
     for i, which in ((0, 'initial'), (1, 'target')):
         g = p.add_mutually_exclusive_group()
         g.add_argument(f'--level{i}', type=level_value, metavar='LEVEL|auto',
@@ -333,9 +341,13 @@ def _training_arguments(p):
                        help=f'{which} map level at N standard deviations from zero, as ChimeraX\'s sdLevel')
     for option in OPTIONS:
         p.add_argument(option.flag, **_argument(option))
-    p.add_argument('--partition', metavar='LABELS.mrc',
+    p.add_argument('--partition', metavar='LABELS.mrc|auto',
                    help='region map on the initial map\'s grid (0: no region, 1, 2, …: regions), '
-                        'one velocity field per region')
+                        'one velocity field per region; auto: found from the motion (--count)')
+    p.add_argument('--count', type=int, metavar='N',
+                   help='--partition auto finds the regions from the motion of the run\'s first stage and writes '
+                        'them to regions.mrc beside the frames; --count N: N of them (default: as many as the '
+                        'motion shows)')
 
 
 def main(argv=None):

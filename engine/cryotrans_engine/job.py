@@ -8,13 +8,14 @@ frames, writing them, the verdict, each region's rigid motion) is done here once
 import os
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from .errors import CryoTransError, OutputError, SettingsError
 from .files import CHECKPOINT, LOSS_LOG, REGIONS, check_inputs_kept, write_frames, write_loss_log, write_viewer
 from .levels import Levels
 from .domains import body_lines, find_bodies, flow_motion, region_map
 from .maps import read_map, write_map
-from .schedule import plan
+from .schedule import Plan, plan
 from .motion import motion_lines, region_motions
 from .pair import prepare_pair
 from .stage_notes import beginning_note, stage_ended_note
@@ -35,6 +36,8 @@ class Progress:
     new_stage: bool       # a new stage begins with the next step
     ended: str = ''       # words for a stage that ended early at this step (its loss stopped improving)
     begins: str = ''      # words for what begins after this step that changes the loss's meaning
+    found: tuple = ()     # partition auto: what it found (the bodies, in words), told with the step its
+                          # first stage ended at, once the run goes on with them
 
 
 @dataclass
@@ -103,6 +106,10 @@ class MorphJob:
             self.find_regions(progress, stop)
         bodies, found = self.bodies, list(self.body_lines)
         t = self.training
+        regions = None
+        if out is not None and t.pair.regions is not None and self.auto:    # at once: a run that fails later
+            regions = os.path.join(out, REGIONS)                              # keeps what its flow.pt needs
+            write_map(regions, t.pair.regions, t.pair.grid)
         checkpoint = None if out is None else os.path.join(out, CHECKPOINT)
         log = None if out is None else os.path.join(out, LOSS_LOG)
         tell = None if progress is None else (lambda *a: progress(self._progress(*a)))
@@ -131,9 +138,8 @@ class MorphJob:
             except CryoTransError as e:
                 raise OutputError(f'{e}; {again} again') from e
             files.append(write_viewer(out, t.pair.level0))
-        if out is not None and t.pair.regions is not None and self.auto:
-            write_map(os.path.join(out, REGIONS), t.pair.regions, t.pair.grid)
-            files.append(os.path.join(out, REGIONS))
+        if regions is not None:
+            files.append(regions)
         want = paths or t.pair.regions is not None
         particle_paths = t.paths() if want else None
         motions = region_motions(*particle_paths) if t.pair.regions is not None else []
@@ -146,14 +152,48 @@ class MorphJob:
         """partition auto: train the first stage with one field, find the bodies in its motion, and make
         self.training the partitioned run going on from there (domains.py).  Sets self.bodies
         (domains.Bodies; None when stopped first) and self.body_lines (what was found, in words); the
-        region map is then self.regions (None: one body, one field goes on)."""
+        region map is then self.regions (None: one body, one field goes on).
+
+        progress(Progress) is called after each step, that of the step the first stage ended at once the
+        bodies are found: with them in words (Progress.found), and as the run going on sees that step
+        (a new stage begins there when the regions go on alone).  The totals it gives are the run's as it
+        goes on: the partitioned plan keeps every step of the one-field plan (objective.partitioned_plan
+        shares its first stage, or a lone stage's first half), so the total does not change when the
+        fields split; a stage that ends early shortens both alike."""
         t = self.training
-        shared = plan(self.pair.initial, self.pair.grid.voxel_size, t.settings, 2)[0].steps
-        tell = None if progress is None else (lambda *a: progress(self._progress(*a)))
+        shared = self.search_steps
+        last = []               # the first stage's last step, told once its bodies are found
+
+        def tell(step, total, loss, elapsed):
+            if step >= shared or t.plan.stage_index(step) > 0:
+                last.append((step, loss, elapsed))
+            elif progress is not None:
+                progress(self._progress(step, total, loss, elapsed))
         t.run(tell, lambda: (stop is not None and stop()) or t.step >= shared or t.plan.stage_index(t.step) > 0)
-        if t.step == 0 or (t.step < shared and t.plan.stage_index(t.step) == 0):
+        if not last:
             self.body_lines = ['partition auto: stopped before the motion was learnt; no bodies looked for']
             return
+        self._find_bodies()
+        if progress is not None:
+            step, loss, elapsed = last[-1]
+            progress(replace(self._progress(step, self.training.total_steps, loss, elapsed),
+                             found=tuple(self.body_lines)))
+
+    @cached_property
+    def search_steps(self):
+        """partition auto: the steps of the run's first stage, which trains one field before the bodies are
+        looked for (fewer when its loss stops improving first)."""
+        return plan(self.pair.initial, self.pair.grid.voxel_size, self.training.settings, 2)[0].steps
+
+    def search_time_left_text(self):
+        """partition auto: the time its first stage still takes, in words ('' before a step was timed)."""
+        t = self.training
+        first = t.plan[0]._replace(steps=min(t.plan[0].steps, self.search_steps))
+        return t.clock.time_left_text(Plan([first]), t.step)
+
+    def _find_bodies(self):
+        """The bodies in the motion of the one-field run (self.training), and the run going on with them."""
+        t = self.training
         began = time.perf_counter()
         before, after, mass, voxels, shape, factor = flow_motion(t.flow, self.pair.initial, self.pair.grid,
                                                                   t.device)
@@ -217,21 +257,24 @@ def morph(initial, grid0, target, grid1, settings=None, level0=None, level1=None
 
 
 def morph_files(initial, target, settings=None, out=None, level0=None, level1=None, partition=None,
-                resume=None, more=0, log=print, **run):
-    """A morph from MRC files, in one call: the maps and region map read, the folder out made and
-    held while the run writes there (claim_folder), frames, flow.pt and loss.log written into it."""
+                resume=None, more=0, log=print, count=None, **run):
+    """A morph from MRC files, in one call: the maps and region map read (partition 'auto': found from the
+    motion, count bodies, and written to out/regions.mrc), the folder out made and held while the run
+    writes there (claim_folder), frames, flow.pt and loss.log written into it."""
     from .maps import claim_folder, output_folder
     state = None if resume is None else load_checkpoint(resume)
     if state is not None and settings is None:
         settings = settings_to_resume(state)
+    auto = partition == 'auto'
+    if auto:
+        partition = None
     (f0, g0), (f1, g1) = read_map(initial), read_map(target)
     labels, grid_r = read_map(partition) if partition else (None, None)
     pair = prepare_pair(f0, g0, f1, g1, level0, level1, None, log, labels, grid_r)
-    job = MorphJob(pair, settings, state, more)
+    job = MorphJob(pair, settings, state, more, auto=auto, count=count)
     if out is None:
         return job.run(**run)
     check_inputs_kept(out, job.training.settings.frames + 1, (initial, target, partition, resume), resume)
     output_folder(out)
     with claim_folder(out, f'cryotrans morph {os.path.basename(str(initial))}'):
         return job.run(out=out, **run)
-
