@@ -45,8 +45,7 @@ def test_the_real_size_table_runs_a_pair_from_its_files_and_judges_it_in_the_mov
     fsc_prediction, fsc_initial = float(row[7]), float(row[8])
     assert fsc_prediction < fsc_initial         # moving it helped where it moved
     assert [float(v) > 0 for v in row[10].split('/')] == [True, True]     # what a step of each stage cost
-    # no coarser grid; refinement's particles from 3³ blocks (at most 7.6 / 1.6 Å across), too few steps to polish
-    assert row[11:] == ['1:30:w2', '1/3:5:refine', '(planned', '1:30:w2', '1/3:5:refine)']
+    assert row[11:] == ['1:30:w2', '1:5:refine', '(planned', '1:30:w2', '1:5:refine)']   # no coarser grid
 
 
 def test_the_full_grid_comparison_run_refines_on_the_full_grid_too(tmp_path, capsys):
@@ -69,8 +68,7 @@ def test_stage_steps_times_a_step_of_each_stage_of_the_plan(tmp_path, capsys):
     stand_in_pair(tmp_path, 48, 1.0, 22)
     assert stage_steps.main(['--pair', 'tric_160', '--data', str(tmp_path), '--repeat', '1']) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(' s a step: ')[1] for line in lines] == [
-        'w2 on bin 2, 1250 steps', 'refine on bin 2 (particles from bin 4), 500 steps', 'refine on bin 2, 100 steps']
+    assert [line.split(' s a step: ')[1] for line in lines] == ['w2 on bin 2, 1250 steps', 'refine on bin 2, 600 steps']
     assert all(float(line.split()[0]) > 0 for line in lines)
 
 
@@ -110,11 +108,9 @@ def test_a_run_s_profile_has_a_row_per_stage_with_its_step_split(capsys):
     """#32's profile: each stage's whole step as the run takes it, and its parts, on a small pair."""
     from cryotrans_engine import Settings
     pair = bench.adk_pair(48)
-    rows = bench.run_profile(pair, Settings(steps=20, resolution=7.0, refine=18), torch.device('cpu'), 2)
-    assert [r[0] for r in rows] == ['w2 on bin 2', 'refine on the full grid (particles from bin 2)',
-                                    'refine on the full grid']
-    assert [r[2] for r in rows] == [20, 15, 3] and all(r[1] > 0 for r in rows)
-    assert rows[1][1] < rows[2][1]          # the polish moves more particles
+    rows = bench.run_profile(pair, Settings(steps=20, resolution=7.0, refine=6), torch.device('cpu'), 2)
+    assert [r[0] for r in rows] == ['w2 on bin 2', 'refine on the full grid']
+    assert [r[2] for r in rows] == [20, 6] and all(r[1] > 0 for r in rows)
     for words, particles, steps, whole, flow, spl, loss, rest in rows:
         assert whole > 0 and flow > 0 and spl > 0 and loss > 0 and flow + spl + loss < 2 * whole
 

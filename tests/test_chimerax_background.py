@@ -237,7 +237,7 @@ def test_listeners_hear_every_change_of_a_run_on_the_main_thread_with_all_its_lo
     kinds = [e.kind for e in events]
     assert kinds[0] == 'started' and kinds[-1] == 'ended' and kinds.count('ended') == 1
     assert 'frames' in kinds and 'progress' in kinds
-    assert [e.stage for e in events if e.kind == 'stage'] == ['refine', 'refine']     # refinement, then its polish
+    assert [e.stage for e in events if e.kind == 'stage'] == ['refine']
     assert threads == {threading.get_ident()}                               # the main thread only
     heard_losses = [x for e in events if e.kind == 'progress' for x in e.losses]
     assert heard_losses == run.training.losses and len(heard_losses) == 18

@@ -64,8 +64,7 @@ def test_refinement_moves_the_sharp_map_onto_a_blurred_target_and_keeps_it_sharp
     pair = blurred_pair()
     assert pair.target_map.min() < 0       # the target as it is: the cut's ringing is kept
     training = Training(pair, Settings(steps=1, bin=1, resolution=8.0, refine=150))
-    # refinement moves particles of 2³ blocks (at most 8 / 1.6 Å across), its last sixth every particle
-    assert training.plan == [Stage(1, 1, 'w2'), Stage(1, 125, 'refine', particle_bin=2), Stage(1, 25, 'refine')]
+    assert training.plan == [Stage(1, 1, 'w2'), Stage(1, 150, 'refine')]
     assert training.run()
     assert len(training.losses) == 151
     assert training.losses[-1] < 0.2 * training.losses[1]

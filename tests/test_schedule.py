@@ -168,10 +168,11 @@ def test_refinement_ends_with_a_polish_moving_finer_particles_when_its_own_are_c
     for settings in (Settings(resolution=7.0, particles=0), Settings(resolution=7.0, particles=most, refine=5),
                      Settings(particles=most)):
         assert [s.loss for s in plan(pair.initial, pair.grid.voxel_size, settings.resolved())].count('refine') <= 1
-    # a cap no stage reaches: refinement's particles by the resolution alone (blocks ≤ 7 / 1.6 Å: bin 4), polished
-    # with the refinement grid's own
-    *_, coarse, polish = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=10 ** 6).resolved())
-    assert (coarse.particle_bin, polish.particle_bin, polish.bin) == (4, 0, 2)
+    # a cap no stage reaches: the resolution would allow blocks of 4 Å (bin 4), but refinement's grid (bin 2) has
+    # 1151 particles and coarser blocks would hold fewer than 1000: its own particles, no polish
+    assert [occupied(filled, p)[0] for p in (2, 3)] == [1151, 396]
+    *_, refinement = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, particles=10 ** 6).resolved())
+    assert (refinement.bin, refinement.steps, refinement.particle_bin) == (2, 600, 0)
     training = Training(pair, Settings(steps=12, resolution=7.0, particles=most, refine=12, seed=2))
     assert [s.steps for s in training.plan] == [12, 10, 2]
     resets = []
@@ -191,12 +192,17 @@ def test_refinement_ends_with_a_polish_moving_finer_particles_when_its_own_are_c
 
 def test_refinement_moves_particles_at_most_a_fraction_of_the_resolution_apart_then_polishes_with_every_one():
     """Refinement's particles (before its polish) come from blocks at most R/1.6 across, however few the
-    map's particles (issue #32: the 64³ demo's refinement moved all 5561 of its particles in every step)."""
+    map's particles (issue #32: the 64³ demo's refinement moved all 5561 of its particles in every step), but
+    never fewer than 1000 of them."""
     from cryotrans_engine.schedule import refinement_particle_bin
-    pair, _ = _pair(64, 1.5, 6.0, 4.0)
+    pair, _ = _pair(64, 1.5, 6.0, 8.0)
     filled = pair.initial > 0
-    for resolution, coarse in ((7.0, 2), (5.0, 2), (4.5, 0), (9.0, 3)):   # 1.5 Å voxels: R/1.6 = 4.4, 3.1, 2.8, 5.6 Å
+    assert [occupied(filled, p)[0] for p in (1, 2, 3)] == [9315, 1379, 477]
+    # 1.5 Å voxels: R/1.6 = 4.4, 3.1, 2.8 Å; 9 Å allows 5.6 Å blocks (bin 3), but they would be 477 particles
+    for resolution, coarse in ((7.0, 2), (5.0, 2), (4.5, 0), (9.0, 2)):
         assert refinement_particle_bin(filled, 1, 0, (1.5,) * 3, resolution, 32768) == coarse
+    small, _ = _pair(64, 1.5, 6.0, 4.0)                     # 1189 particles: bin 2's 205 are too few
+    assert refinement_particle_bin(small.initial > 0, 1, 0, (1.5,) * 3, 7.0, 32768) == 0
     stages = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, steps=100).resolved())
     assert [(s.bin, s.steps, s.loss, s.particle_bin) for s in stages] == [
         (2, 100, 'w2', 0), (1, 500, 'refine', 2), (1, 100, 'refine', 0)]
