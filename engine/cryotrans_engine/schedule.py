@@ -20,7 +20,8 @@ particles) from costing hours, and leave small maps as they were:
   particles from blocks at most R/1.6 across (refinement_particle_bin): a target at resolution R
   does not show how such a block is filled, and each coarse particle sits at its block's centre
   of mass (particles.py).  On the 64³ AdK demo (5561 particles, 1.5 Å voxels) refinement then
-  moves bin 2's 1360 and the run takes half the time, FSC within the seeds' spread (issue #32).
+  moves bin 2's 1360 and the run takes half the time, FSC within the seeds' spread (issue #32);
+  never fewer than 1000 particles (a small map moves all of its own).
 - **A finer-particle polish.**  Coarse particles teach the flow its motion, but they
   limit how closely it fits: the last sixth of refinement's steps moves particles from
   the finest binning with at most four times as many (on the 256³ ribosome: bin 3's
