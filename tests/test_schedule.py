@@ -207,6 +207,9 @@ def test_refinement_moves_particles_at_most_a_fraction_of_the_resolution_apart_t
     assert [(s.bin, s.steps, s.loss, s.particle_bin) for s in stages] == [
         (2, 100, 'w2', 0), (1, 500, 'refine', 2), (1, 100, 'refine', 0)]
     assert Plan(stages).may_end_early(1) and not Plan(stages).may_end_early(2)
+    # a partition's refinement moves every particle (its rigidity is read on them)
+    parted = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, steps=100).resolved(2), 2)
+    assert [(s.loss, s.steps, s.particle_bin) for s in parted][-1:] == [('refine', 600, 0)]
     # every particle in every step when asked (particles 0), and a cap coarser than the rule wins
     every = plan(pair.initial, pair.grid.voxel_size, Settings(resolution=7.0, steps=100, particles=0).resolved())
     assert [(s.bin, s.steps, s.particle_bin) for s in every][1:] == [(1, 600, 0)]
