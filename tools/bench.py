@@ -229,12 +229,12 @@ def profile_table(device, repeat):
     print('\nwhere the demo\'s run goes (AdK 7 Å, resolution 7, 800 steps), stage by stage: s/step as the '
           'run takes it, split into the flow, splatting, the loss (Sinkhorn; refinement: blur + correlation) '
           'and the rest (Adam, checks, Python), each forward + backward')
-    print(f'{"stage":<34} {"particles":>9} {"steps":>6} {"s/step":>7} {"flow":>7} {"splat":>7} {"loss":>7} '
+    print(f'{"stage":<48} {"particles":>9} {"steps":>6} {"s/step":>7} {"flow":>7} {"splat":>7} {"loss":>7} '
           f'{"rest":>7} {"stage s":>8} {"share %":>7}')
     for words, particles, steps, whole, flow, spl, loss, rest in rows:
-        print(f'{words:<34} {particles:>9} {steps:>6} {whole:>7.4f} {flow:>7.4f} {spl:>7.4f} {loss:>7.4f} '
+        print(f'{words:<48} {particles:>9} {steps:>6} {whole:>7.4f} {flow:>7.4f} {spl:>7.4f} {loss:>7.4f} '
               f'{rest:>7.4f} {steps * whole:>8.1f} {100 * steps * whole / total:>7.1f}', flush=True)
-    print(f'{"training, all stages":<34} {"":>9} {sum(r[2] for r in rows):>6} {"":>7} {"":>7} {"":>7} {"":>7} '
+    print(f'{"training, all stages":<48} {"":>9} {sum(r[2] for r in rows):>6} {"":>7} {"":>7} {"":>7} {"":>7} '
           f'{"":>7} {total:>8.1f}')
 
 
