@@ -24,7 +24,6 @@ import torch
 from scipy import ndimage
 
 from .motion import RigidMotion, rigid_fit
-from .particles import block_centres, particles
 from .partition import region_labels
 from .schedule import particle_bin
 
@@ -290,12 +289,10 @@ def flow_motion(flow, initial, grid, device='cpu'):
     """What a flow does to a prepared initial map (pair.initial), read on the map binned to at most
     CLUSTER_PARTICLES particles (the bodies are large; the clustering's cost stays small on any map):
     (before, after (N, 3) Å, mass (N,), voxels (N,) on the binned grid, its shape, binning factor)."""
-    from .training import bin_map
+    from .training import binned_particles
     factor = particle_bin(initial > 0, 1, CLUSTER_PARTICLES) or 1
-    fine = torch.from_numpy(np.ascontiguousarray(initial, np.float32)).to(device)
-    f0 = bin_map(fine, factor)
-    centres = block_centres(fine, factor, grid.unit_step) if factor > 1 else None
-    moving = particles(f0, tuple(h * factor for h in grid.unit_step), centres=centres)
+    moving = binned_particles(torch.from_numpy(np.ascontiguousarray(initial, np.float32)).to(device), factor,
+                              grid.unit_step)
     with torch.no_grad():
         path = flow.to(device).trajectory(moving.positions, [moving.mass.numel()] + [0] * (flow.regions - 1))
     longest, corner = max(grid.extent), np.array(grid.corner)

@@ -94,6 +94,13 @@ def bin_map(values, factor):
     return v.reshape(nz // factor, factor, ny // factor, factor, nx // factor, factor).sum((1, 3, 5))
 
 
+def binned_particles(fine, factor, step, labels=None, regions=1):
+    """The particles of a map (a [z, y, x] tensor on a grid of `step`) binned by `factor`: one a block,
+    at the block's centre of mass (particles.block_centres); labels: on the binned grid."""
+    centres = block_centres(fine, factor, step) if factor > 1 else None
+    return particles(bin_map(fine, factor), tuple(h * factor for h in step), labels, regions, centres)
+
+
 def new_flow(settings, regions=1):
     """A freshly initialised flow, the same for a given seed on every device."""
     with torch.random.fork_rng(devices=[]):
@@ -203,15 +210,13 @@ class Training:
             dev, pair, s = self.device, self.pair, self.settings
             step_unit = tuple(h * stage.bin for h in pair.grid.unit_step)
             coarse = stage.particles_from
-            fine = torch.from_numpy(pair.initial).to(dev)
-            f0 = bin_map(fine, coarse)
             particle_step = tuple(h * coarse for h in pair.grid.unit_step)
-            centres = block_centres(fine, coarse, pair.grid.unit_step) if coarse > 1 else None
             labels = None
             if pair.regions is not None:
                 labels = bin_labels(torch.from_numpy(pair.regions).to(dev),
                                     torch.from_numpy(pair.initial > 0).to(dev), coarse, pair.region_count)
-            moving = particles(f0, particle_step, labels, pair.region_count, centres)
+            moving = binned_particles(torch.from_numpy(pair.initial).to(dev), coarse, pair.grid.unit_step, labels,
+                                      pair.region_count)
             if stage.shared:        # every region's particles through the first field
                 moving = moving._replace(sections=[sum(moving.sections)] + [0] * (pair.region_count - 1))
             transfer = None
