@@ -7,7 +7,7 @@ import torch
 
 from cryotrans_engine import Grid, SettingsError, Settings, Training, load_checkpoint, prepare_pair, schedule
 from cryotrans_engine.objective import Stage
-from cryotrans_engine.refinement import at_resolution, correlation_loss, resolution_filter
+from cryotrans_engine.refinement import Reference, at_resolution, correlation_loss, resolution_filter
 from cryotrans_engine.settings import REFINE_STEPS
 from helpers import blob, centroid
 
@@ -51,6 +51,28 @@ def test_the_correlation_loss_has_the_right_gradient_and_ignores_scale():
     sharp = prediction.detach()
     assert float(correlation_loss(3 * sharp + 1, 2 * target - 5, transfer)) == pytest.approx(float(loss))
     assert float(correlation_loss(sharp, at_resolution(sharp, transfer), transfer)) == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize('shape', [(8, 8, 8), (7, 9, 6), (6, 5, 9)])
+def test_the_reference_gives_the_correlation_of_the_blurred_prediction_without_blurring_it(shape):
+    """Refinement's loss by the target's side blurred once and Parseval equals blurring the
+    prediction and correlating, value and gradient, on even and odd grids."""
+    gen = torch.Generator().manual_seed(2)
+    prediction = torch.rand(shape, dtype=torch.float64, generator=gen) * (torch.rand(shape, generator=gen) > 0.6)
+    target = torch.rand(shape, dtype=torch.float64, generator=gen)
+    transfer = resolution_filter(shape, (1.5, 1.2, 2.0), 4.5).double()
+
+    def direct(p):
+        a = at_resolution(p, transfer)
+        a, b = a - a.mean(), target - target.mean()
+        return 1 - (a * b).sum() / torch.sqrt((a * a).sum() * (b * b).sum())
+
+    p1, p2 = prediction.clone().requires_grad_(), prediction.clone().requires_grad_()
+    want, got = direct(p1), Reference(target, transfer)(p2)
+    want.backward()
+    got.backward()
+    assert got.item() == pytest.approx(want.item(), rel=1e-12)
+    assert torch.allclose(p2.grad, p1.grad, rtol=1e-9, atol=1e-14)
 
 
 def blurred_pair(shift=6.0):

@@ -27,7 +27,6 @@ from typing import NamedTuple
 import torch
 
 from .particles import Particles
-from .refinement import correlation_loss
 from .rigidity import Rigidity
 from .wasserstein import l2_loss, w2_loss
 
@@ -59,20 +58,20 @@ def partitioned_plan(plan):
 
 @dataclass
 class StageData:
-    """What a stage trains on: its grid, particles, target (and filter) and rigidity penalty."""
+    """What a stage trains on: its grid, particles, target (refinement: as Reference) and rigidity penalty."""
     stage: Stage
     shape: tuple
     step_unit: tuple
     particles: Particles
     target: torch.Tensor
-    transfer: torch.Tensor = None     # refinement's blur to the target's resolution
+    reference: object = None          # refinement's target at its resolution (refinement.Reference)
     rigidity: Rigidity = None
 
 
 def stage_loss(data, density, settings):
     """The stage's own loss of a splatted density."""
     if data.stage.loss == 'refine':
-        return correlation_loss(density, data.target, data.transfer)
+        return data.reference(density)
     if data.stage.loss == 'l2':
         return l2_loss(density, data.target)
     return w2_loss(density, data.target, data.step_unit, settings.epsilon, settings.sinkhorn_iterations,

@@ -23,7 +23,7 @@ from .errors import CryoTransError, DeviceError, SettingsError
 from .objective import StageData, objective
 from .partition import bin_labels
 from .particles import block_centres, particles
-from .refinement import resolution_filter
+from .refinement import Reference, resolution_filter
 from .rigidity import Rigidity
 from .schedule import plan, plateaued
 from .settings import Settings
@@ -219,17 +219,17 @@ class Training:
                                       pair.region_count)
             if stage.shared:        # every region's particles through the first field
                 moving = moving._replace(sections=[sum(moving.sections)] + [0] * (pair.region_count - 1))
-            transfer = None
+            reference = None
             if stage.loss == 'refine':
                 f1 = bin_map(torch.from_numpy(pair.target_map).to(dev), stage.bin)
                 voxel = tuple(v * stage.bin for v in pair.grid.voxel_size)
-                transfer = resolution_filter(f1.shape, voxel, s.resolution, dev)
+                reference = Reference(f1, resolution_filter(f1.shape, voxel, s.resolution, dev))
             else:
                 f1 = bin_map(torch.from_numpy(pair.target).to(dev), stage.bin)
             rigidity = None
             if any(s.rigidity) and not stage.shared:
                 rigidity = Rigidity(moving, particle_step, s.rigidity, s.rigidity_form, s.seed)
-            self._stage = StageData(stage, tuple(f1.shape), step_unit, moving, f1, transfer, rigidity)
+            self._stage = StageData(stage, tuple(f1.shape), step_unit, moving, f1, reference, rigidity)
         return self._stage
 
     def run(self, progress=None, stop=None, checkpoint_path=None, checkpoint_every=0):
