@@ -106,9 +106,10 @@ def test_refinement_fits_a_target_on_another_grid_where_it_lies():
     assert centroid(training.frames()[-1], GRID)[0] == pytest.approx(22, abs=0.5)
 
 
-def test_refinement_takes_the_full_grid_and_the_loss_keeps_the_coarse_ones():
+def test_refinement_takes_the_full_grid_and_the_loss_keeps_the_coarsest_one():
     assert schedule((64, 64, 64), 500, refine=True) == [(2, 500)]
-    assert schedule((128, 100, 128), 600, refine=True) == [(4, 300), (2, 300)]
+    assert schedule((128, 100, 128), 600, refine=True) == [(4, 600)]
+    assert schedule((256, 256, 256), 1250, refine=True) == [(8, 1250)]
     assert schedule((32, 32, 32), 100, refine=True) == [(1, 100)]
     g = Grid((48, 48, 48), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0))
     pair = prepare_pair(blob(g, (40, 48, 48)), g, blob(g, (46, 48, 48)), g, 0.05, 0.05, **QUIET)
