@@ -247,7 +247,7 @@ def plateaued(losses, window=WINDOW, share=PLATEAU):
     than the window's before by less than `share` of how far it has come down since the first
     window (or not lower than the first at all).  Scale-free, so it means the same for W2 (whose
     entropic value may be negative) and refinement's 1 - correlation; on the 256³ ribosome the
-    bin-8 and bin-4 stages of 416 steps end at 250 and 300 (docs/benchmarks.md, Real size)."""
+    bin-8 stage ends at 200 of its 1250 steps (docs/benchmarks.md, Real size)."""
     n = len(losses)
     if n < 3 * window or n % window:
         return False
