@@ -27,6 +27,7 @@ from typing import NamedTuple
 import torch
 
 from .particles import Particles
+from .refinement import Reference
 from .rigidity import Rigidity
 from .wasserstein import l2_loss, w2_loss
 
@@ -58,13 +59,13 @@ def partitioned_plan(plan):
 
 @dataclass
 class StageData:
-    """What a stage trains on: its grid, particles, target (refinement: as Reference) and rigidity penalty."""
+    """What a stage trains on: its grid, particles, target (refinement: as a Reference) and rigidity penalty."""
     stage: Stage
     shape: tuple
     step_unit: tuple
     particles: Particles
     target: torch.Tensor
-    reference: object = None          # refinement's target at its resolution (refinement.Reference)
+    reference: Reference = None       # refinement's target at its resolution
     rigidity: Rigidity = None
 
 

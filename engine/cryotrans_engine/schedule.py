@@ -65,9 +65,9 @@ def schedule(shape, steps, bin=0, refine=False):
     and a coarser start (16³) made the prediction worse.  When refinement follows
     (refine=True), it does the finer grids' work and the loss trains on the coarsest
     grid alone: measured on AdK, the same FSC in 40 % less time than with the full
-    grid's stage; on the 256³ ribosome (issue #32), 3.19 Å inside the moved part in
-    206 s without its bin-4 stage against 3.17 Å in 319 s with it (that stage ran 550
-    steps at 0.28 s where refinement on bin 2 takes 0.25 s a step and does its work).
+    grid's stage; on the 256³ ribosome (issue #32, seed 1, the same code), 3.18 Å inside
+    the moved part in 189 s without its bin-4 stage against 3.16 Å in 254 s with it (that
+    stage ran 500 steps at 0.28 s; refinement on bin 2 takes 0.20 s a step).
     """
     if bin:
         return [(bin, steps)]
